@@ -1,0 +1,194 @@
+"""Profiles and per-stage configs: one small dataclass per stage, one place for every default.
+
+A profile (`smoke`, `classroom`, `paper`) is a `RunConfig`; any single setting can be overridden
+with a dotted key such as ``lm_train.max_steps=200`` (papermill parameter or ``-p`` on the CLI).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+PROFILES = ("smoke", "classroom", "paper")
+
+
+@dataclass
+class DataConfig:
+    """Which corpus, how much of it, and how documents split into train/val."""
+    corpus_dir: str | None = None     # None = the embedded mini-pile in data/
+    max_chars: int | None = None      # cap on corpus characters (None = all)
+    val_frac: float = 0.05            # share of documents held out for validation
+    seed: int = 0
+
+
+@dataclass
+class TokenizerConfig:
+    """Byte-level BPE. 4,096 merges keeps the unembedding (the LM's cost centre) small on CPU."""
+    vocab_size: int = 4096
+    train_chars: int = 6_000_000      # characters used to learn the merges (a sample is enough)
+
+
+@dataclass
+class LMConfig:
+    """The paper's one-layer transformer: residual 128, MLP 512 with ReLU (heads/context: ours)."""
+    d_model: int = 128
+    n_heads: int = 4
+    d_mlp: int = 512
+    n_ctx: int = 128
+    vocab_size: int = 4096            # filled from the tokenizer at build time
+
+
+@dataclass
+class LMTrainConfig:
+    """AdamW with linear warm-up then cosine decay; batches are a pure function of (seed, step)."""
+    seeds: tuple[int, int] = (0, 1)   # init seeds of model A and model B
+    batch_size: int = 32              # sequences of n_ctx tokens per step
+    max_steps: int = 600
+    lr: float = 3e-3
+    min_lr_frac: float = 0.1
+    warmup_steps: int = 30
+    weight_decay: float = 0.05
+    grad_clip: float = 1.0
+    ckpt_every: int = 100
+    eval_tokens: int = 200_000        # validation tokens scored for the loss
+    data_seed: int = 1234             # same data order for A and B: only the init differs
+
+
+@dataclass
+class HarvestConfig:
+    """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
+    n_rows: int = 2_000_000           # training rows per model (the paper: 250 tokens x 40M contexts)
+    heldout_rows: int = 100_000       # evaluation rows, drawn from the validation split only
+    positions_per_context: int = 32   # sampled positions per n_ctx window (paper: 250 of each context)
+    shard_rows: int = 65_536          # rows per shard file
+    dtype: str = "float16"            # or "float32"
+    batch_contexts: int = 64          # windows per forward pass
+    seed: int = 0
+
+
+@dataclass
+class SAEConfig:
+    """The sparse autoencoder and its training (PAPER.md: 'The sparse autoencoder')."""
+    n_features: int = 4096
+    l1_coeff: float = 0.3             # lambda; sensitive (4,096 at 1.0 -> L0 ~2 on this model)
+    lr: float = 1e-3
+    batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
+    n_acts: int = 1_500_000           # training activations (each read once, without replacement)
+    resample: str = "paper"           # paper | none | reinit | 2024
+    seed: int = 0
+    sweep_sizes: tuple[int, ...] = (512, 1024, 2048)   # extra dictionary sizes on model A
+    sweep_n_acts: int = 400_000
+    ablation_n_features: int = 1024   # resampling-strategy comparison, equal budget each
+    ablation_n_acts: int = 300_000
+
+
+@dataclass
+class RunConfig:
+    """Everything a run needs, grouped by stage (each stage saves its part as JSON)."""
+    profile: str = "classroom"
+    data: DataConfig = field(default_factory=DataConfig)
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    lm: LMConfig = field(default_factory=LMConfig)
+    lm_train: LMTrainConfig = field(default_factory=LMTrainConfig)
+    harvest: HarvestConfig = field(default_factory=HarvestConfig)
+    sae: SAEConfig = field(default_factory=SAEConfig)
+
+    def stage(self, name: str) -> dict:
+        """The JSON-able dict of one stage's settings."""
+        return dataclasses.asdict(getattr(self, name))
+
+
+STAGES = ("data", "tokenizer", "lm", "lm_train", "harvest", "sae")
+
+
+def _profile_overrides(profile: str) -> dict[str, Any]:
+    """The settings in which each profile differs from the dataclass defaults (= classroom)."""
+    if profile == "smoke":
+        return {
+            "data.max_chars": 400_000,
+            "tokenizer.vocab_size": 512, "tokenizer.train_chars": 400_000,
+            "lm.d_model": 32, "lm.n_heads": 2, "lm.d_mlp": 128, "lm.n_ctx": 32,
+            "lm_train.batch_size": 16, "lm_train.max_steps": 60, "lm_train.warmup_steps": 5,
+            "lm_train.ckpt_every": 20, "lm_train.eval_tokens": 8_000,
+            "harvest.n_rows": 20_000, "harvest.heldout_rows": 4_000, "harvest.positions_per_context": 16,
+            "harvest.shard_rows": 8_192, "harvest.batch_contexts": 32,
+            "sae.n_features": 256, "sae.l1_coeff": 0.1, "sae.batch_size": 256, "sae.n_acts": 20_000,
+            "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
+            "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
+        }
+    if profile == "paper":
+        return {
+            "tokenizer.vocab_size": 8192, "tokenizer.train_chars": 30_000_000,
+            "lm.n_ctx": 256,
+            "lm_train.batch_size": 64, "lm_train.max_steps": 20_000, "lm_train.lr": 2e-3,
+            "lm_train.warmup_steps": 500, "lm_train.ckpt_every": 1000,
+            "lm_train.eval_tokens": 1_000_000,
+            "harvest.n_rows": 50_000_000, "harvest.heldout_rows": 1_000_000, "harvest.shard_rows": 262_144,
+            "sae.batch_size": 8192, "sae.n_acts": 50_000_000, "sae.lr": 3e-4,
+            "sae.sweep_sizes": (512, 1024, 2048, 8192, 16384), "sae.sweep_n_acts": 20_000_000,
+            "sae.ablation_n_acts": 5_000_000,
+        }
+    return {}
+
+
+def _coerce(value: Any, like: Any, key: str) -> Any:
+    """Turn an override (often a string from the command line) into the type of the default."""
+    if isinstance(value, str) and not isinstance(like, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            if like is not None:
+                raise ValueError(f"override {key}={value!r}: expected a {type(like).__name__}")
+    if isinstance(like, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"override {key}={value!r}: expected true or false")
+        return value
+    if isinstance(like, int) and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(like, (int, float)) and not isinstance(like, bool):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ValueError(f"override {key}={value!r}: expected a number")
+        return type(like)(value) if isinstance(like, float) else value
+    if isinstance(like, tuple):
+        return tuple(value)
+    return value
+
+
+def valid_keys(cfg: RunConfig | None = None) -> list[str]:
+    """Every dotted setting name that can be overridden."""
+    cfg = cfg or RunConfig()
+    return [f"{s}.{f.name}" for s in STAGES for f in dataclasses.fields(getattr(cfg, s))]
+
+
+def set_value(cfg: RunConfig, key: str, value: Any) -> None:
+    """Set one dotted setting, with a one-line error listing the valid ones for a bad key."""
+    stage, _, name = key.partition(".")
+    if stage not in STAGES or not hasattr(getattr(cfg, stage), name):
+        raise ValueError(f"unknown setting {key!r}; valid settings: {', '.join(valid_keys(cfg))}")
+    sub = getattr(cfg, stage)
+    setattr(sub, name, _coerce(value, getattr(sub, name), key))
+
+
+def get_config(profile: str = "classroom", overrides: dict[str, Any] | None = None) -> RunConfig:
+    """The profile's RunConfig with `overrides` ({"lm_train.max_steps": 200, ...}) applied."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
+    cfg = RunConfig(profile=profile)
+    for key, value in {**_profile_overrides(profile), **(overrides or {})}.items():
+        set_value(cfg, key, value)
+    cfg.lm.vocab_size = cfg.tokenizer.vocab_size
+    if cfg.lm.d_model % cfg.lm.n_heads:
+        raise ValueError(f"lm.d_model ({cfg.lm.d_model}) must be divisible by lm.n_heads ({cfg.lm.n_heads})")
+    return cfg
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """['a.b=1', ...] -> {'a.b': '1'}; values are coerced later against the defaults."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"override {pair!r} must look like key=value, e.g. lm_train.max_steps=200")
+        out[key.strip()] = value.strip()
+    return out

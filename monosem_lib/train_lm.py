@@ -1,0 +1,145 @@
+"""Train the tiny LM: AdamW, warm-up + cosine decay, periodic checkpoints, exact resume.
+
+Exact resume works because nothing random is carried between steps: batch `k` is a pure function
+of (data_seed, k), the LR a pure function of k, and model + Adam state live in the checkpoint.
+A run killed at any point and restarted ends with the same weights as one that never stopped.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .config import LMConfig, LMTrainConfig
+from .evaluate import lm_loss
+from .io import CorruptFileError, load_json, load_tensors, save_json, save_tensors
+from .model import TinyLM, save_lm
+
+
+def get_batch(tokens: np.ndarray, batch_size: int, n_ctx: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows of n_ctx+1 tokens, chosen by (seed, step) alone -> (inputs, next-token targets)."""
+    rng = np.random.default_rng([seed, step])
+    starts = rng.integers(0, len(tokens) - n_ctx - 1, size=batch_size)
+    chunk = torch.from_numpy(tokens[starts[:, None] + np.arange(n_ctx + 1)].astype(np.int64))
+    return chunk[:, :-1], chunk[:, 1:]
+
+
+def lr_at(step: int, cfg: LMTrainConfig) -> float:
+    """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    frac = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def make_optimizer(lm: TinyLM, cfg: LMTrainConfig) -> torch.optim.AdamW:
+    """AdamW; weight decay only on matrices (not biases or LayerNorm gains)."""
+    decay = [p for p in lm.parameters() if p.dim() >= 2]
+    no_decay = [p for p in lm.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
+
+
+def _checkpoint_tensors(lm: TinyLM, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """Model weights and Adam moments, keyed by parameter name (not optimiser position)."""
+    out = {f"model.{k}": v for k, v in lm.state_dict().items()}
+    for name, p in lm.named_parameters():
+        for key, val in opt.state.get(p, {}).items():
+            out[f"opt.{name}.{key}"] = val if torch.is_tensor(val) else torch.tensor(val)
+    return out
+
+
+def _restore(lm: TinyLM, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+    lm.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    for name, p in lm.named_parameters():
+        state = {key: tensors[f"opt.{name}.{key}"] for key in ("step", "exp_avg", "exp_avg_sq")
+                 if f"opt.{name}.{key}" in tensors}
+        if state:
+            opt.state[p] = state
+
+
+def _checkpoints(folder: Path) -> list[Path]:
+    return sorted((folder / "checkpoints").glob("step_*.safetensors"))
+
+
+def _resume(folder: Path, lm: TinyLM, opt: torch.optim.Optimizer) -> tuple[int, dict]:
+    """Load the newest checkpoint; returns (next step, history so far)."""
+    ckpts = _checkpoints(folder)
+    if not ckpts:
+        return 0, {"step": [], "loss": [], "lr": [], "val_step": [], "val_loss": [], "train_s": 0.0}
+    latest = ckpts[-1]
+    try:
+        tensors = load_tensors(latest)
+        meta = load_json(latest.with_suffix(".json"))
+    except (CorruptFileError, FileNotFoundError, ValueError):
+        prev = f"the previous good one, {ckpts[-2].name}, is kept: delete {latest} to resume from it" if len(ckpts) > 1 \
+            else f"delete {folder} to start this model fresh"
+        raise CorruptFileError(f"checkpoint {latest} is corrupted or incomplete; {prev}") from None
+    _restore(lm, opt, tensors)
+    return meta["step"] + 1, meta["history"]
+
+
+def _save_checkpoint(folder: Path, step: int, lm: TinyLM, opt: torch.optim.Optimizer, history: dict, keep: int = 2) -> None:
+    """Write step_<k>.safetensors + .json atomically, then prune all but the newest `keep`."""
+    path = folder / "checkpoints" / f"step_{step:07d}.safetensors"
+    save_tensors(path, _checkpoint_tensors(lm, opt))
+    save_json(path.with_suffix(".json"), {"step": step, "history": history})
+    for old in _checkpoints(folder)[:-keep]:
+        old.unlink()
+        old.with_suffix(".json").unlink(missing_ok=True)
+
+
+def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, train_tokens: np.ndarray,
+             val_windows: torch.Tensor | None = None, stop_after: int | None = None, desc: str = "LM") -> dict:
+    """Train (or resume, or skip if finished) one LM into `folder`; returns its training history.
+
+    `stop_after` ends the run early after that step, as if killed (tests use it).
+    """
+    folder = Path(folder)
+    if (folder / "history.json").exists():
+        return load_json(folder / "history.json")
+    torch.manual_seed(seed)
+    lm = TinyLM(model_cfg)
+    opt = make_optimizer(lm, cfg)
+    start, history = _resume(folder, lm, opt)
+    lm.train()
+    bar = tqdm(range(start, cfg.max_steps), desc=desc, initial=start, total=cfg.max_steps, mininterval=1.0)
+    t0 = time.perf_counter()
+    for step in bar:
+        x, y = get_batch(train_tokens, cfg.batch_size, model_cfg.n_ctx, cfg.data_seed, step)
+        lr = lr_at(step, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss = F.cross_entropy(lm(x).flatten(0, 1), y.flatten())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"LM loss became {loss.item()} at step {step}; lower lm_train.lr (now {cfg.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
+        opt.step()
+        history["step"].append(step)
+        history["loss"].append(round(loss.item(), 5))
+        history["lr"].append(lr)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        last = step == cfg.max_steps - 1
+        if (step + 1) % cfg.ckpt_every == 0 or last or step == stop_after:
+            history["train_s"] += time.perf_counter() - t0
+            if val_windows is not None:
+                history["val_step"].append(step)
+                history["val_loss"].append(lm_loss(lm, val_windows[:64]))
+                lm.train()
+            _save_checkpoint(folder, step, lm, opt, history)
+            t0 = time.perf_counter()
+        if step == stop_after:
+            bar.close()
+            return history
+    bar.close()
+    history["tokens_per_s"] = cfg.max_steps * cfg.batch_size * model_cfg.n_ctx / max(history["train_s"], 1e-9)
+    save_lm(lm.eval(), folder, extra={"seed": seed, "train": vars(cfg)})
+    save_json(folder / "history.json", history)
+    return history
