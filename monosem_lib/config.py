@@ -43,8 +43,8 @@ class LMConfig:
 class LMTrainConfig:
     """AdamW with linear warm-up then cosine decay; batches are a pure function of (seed, step)."""
     seeds: tuple[int, int] = (0, 1)   # init seeds of model A and model B
-    batch_size: int = 32              # sequences of n_ctx tokens per step
-    max_steps: int = 600
+    batch_size: int = 16              # sequences of n_ctx tokens per step (16 x 128 ran fastest per token here)
+    max_steps: int = 560
     lr: float = 3e-3
     min_lr_frac: float = 0.1
     warmup_steps: int = 30
@@ -75,7 +75,10 @@ class SAEConfig:
     lr: float = 1e-3
     batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
     n_acts: int = 1_500_000           # training activations (each read once, without replacement)
-    resample: str = "paper"           # paper | none | reinit | 2024
+    resample: str = "paper"           # paper | none | reinit | 2024 (the 2024 recipe: no resampling)
+    resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)   # fractions of the run (paper: 25k..100k of 1M steps)
+    resample_window: float = 0.05     # dead = not fired during this last fraction of the run (paper: 12.5k steps)
+    resample_pool: int = 16_384       # inputs whose loss is computed to pick replacements (paper: 819,200)
     seed: int = 0
     sweep_sizes: tuple[int, ...] = (512, 1024, 2048)   # extra dictionary sizes on model A
     sweep_n_acts: int = 400_000
@@ -114,6 +117,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "harvest.n_rows": 20_000, "harvest.heldout_rows": 4_000, "harvest.positions_per_context": 16,
             "harvest.shard_rows": 8_192, "harvest.batch_contexts": 32,
             "sae.n_features": 256, "sae.l1_coeff": 0.1, "sae.batch_size": 256, "sae.n_acts": 20_000,
+            "sae.resample_pool": 2048,
             "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
         }
@@ -125,7 +129,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "lm_train.warmup_steps": 500, "lm_train.ckpt_every": 1000,
             "lm_train.eval_tokens": 1_000_000,
             "harvest.n_rows": 50_000_000, "harvest.heldout_rows": 1_000_000, "harvest.shard_rows": 262_144,
-            "sae.batch_size": 8192, "sae.n_acts": 50_000_000, "sae.lr": 3e-4,
+            "sae.batch_size": 8192, "sae.n_acts": 50_000_000, "sae.lr": 3e-4, "sae.resample_pool": 262_144,
             "sae.sweep_sizes": (512, 1024, 2048, 8192, 16384), "sae.sweep_n_acts": 20_000_000,
             "sae.ablation_n_acts": 5_000_000,
         }

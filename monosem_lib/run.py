@@ -110,6 +110,8 @@ def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | N
                    stages: list[str]) -> tuple[RunConfig, Path]:
     """The first call of every notebook: config, pinned run dir, all cores, no network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(os.cpu_count() or 1)
     cfg = get_config(profile, overrides)
+    # smoke-sized ops are too small to split across threads: a second thread only adds contention
+    threads = os.environ.get("MONOSEM_THREADS") or (1 if cfg.profile == "smoke" else os.cpu_count() or 1)
+    torch.set_num_threads(int(threads))
     return cfg, prepare_run_dir(run_dir or default_run_dir(profile), cfg, stages)

@@ -36,20 +36,22 @@ class TokenSplit:
         return self.doc_category[self.doc_index(positions)]
 
 
-def tokenize_documents(tok: Tokenizer, docs: list[Document], category_names: list[str]) -> TokenSplit:
-    """Encode documents in parallel (Rust) and lay them end to end, each preceded by EOT."""
+def tokenize_documents(tok: Tokenizer, docs: list[Document], category_names: list[str],
+                       chunk: int = 256) -> TokenSplit:
+    """Encode documents in parallel (Rust), in chunks to bound memory, each preceded by EOT."""
     eot = tok.token_to_id(EOT)
-    encoded = tok.encode_batch([d.text for d in docs])
-    lengths = np.array([len(e.ids) + 1 for e in encoded], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     dtype = np.uint16 if tok.get_vocab_size() <= 65536 else np.int32
-    tokens = np.empty(int(lengths.sum()), dtype=dtype)
-    for start, enc in zip(starts, encoded):
-        tokens[start] = eot
-        tokens[start + 1:start + 1 + len(enc.ids)] = enc.ids
+    pieces, lengths = [], []
+    for i in range(0, len(docs), chunk):
+        for enc in tok.encode_batch([d.text for d in docs[i:i + chunk]]):
+            ids = np.empty(len(enc.ids) + 1, dtype=dtype)
+            ids[0], ids[1:] = eot, enc.ids
+            pieces.append(ids)
+            lengths.append(len(ids))
+    tokens = np.concatenate(pieces) if pieces else np.empty(0, dtype=dtype)
     cat_index = {c: i for i, c in enumerate(category_names)}
     return TokenSplit(
-        tokens=tokens, doc_starts=starts,
+        tokens=tokens, doc_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
         doc_ids=np.array([d.id for d in docs], dtype=np.int64),
         doc_category=np.array([cat_index[d.category] for d in docs], dtype=np.int16),
         category_names=list(category_names),

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .config import LMConfig, LMTrainConfig
@@ -33,7 +32,7 @@ def lr_at(step: int, cfg: LMTrainConfig) -> float:
     """Linear warm-up to cfg.lr, then cosine decay to cfg.lr * cfg.min_lr_frac."""
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    frac = (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps)
+    frac = (step - cfg.warmup_steps) / max(1, cfg.max_steps - 1 - cfg.warmup_steps)
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
@@ -115,7 +114,7 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
         lr = lr_at(step, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = F.cross_entropy(lm(x).flatten(0, 1), y.flatten())
+        loss = lm.loss(x, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"LM loss became {loss.item()} at step {step}; lower lm_train.lr (now {cfg.lr})")
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,40 @@
+import pytest
+
+from monosem_lib.config import PROFILES, get_config, parse_overrides, valid_keys
+
+
+def test_profiles_differ_and_classroom_has_paper_dims():
+    cfg = get_config("classroom")
+    assert (cfg.lm.d_model, cfg.lm.d_mlp) == (128, 512)
+    assert get_config("smoke").lm.d_model < cfg.lm.d_model
+    assert set(PROFILES) == {"smoke", "classroom", "paper"}
+
+
+def test_override_is_coerced_to_the_default_type():
+    cfg = get_config("smoke", parse_overrides(["lm_train.max_steps=7", "lm_train.lr=0.01"]))
+    assert cfg.lm_train.max_steps == 7 and isinstance(cfg.lm_train.max_steps, int)
+    assert cfg.lm_train.lr == 0.01
+
+
+def test_vocab_follows_tokenizer():
+    assert get_config("classroom", {"tokenizer.vocab_size": 1000}).lm.vocab_size == 1000
+
+
+def test_unknown_profile_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid profiles: smoke, classroom, paper"):
+        get_config("huge")
+
+
+def test_unknown_setting_lists_valid_ones():
+    with pytest.raises(ValueError, match="unknown setting 'lm.width'.*lm.d_model"):
+        get_config("smoke", {"lm.width": 3})
+    assert "lm_train.max_steps" in valid_keys()
+
+
+def test_bad_override_values():
+    with pytest.raises(ValueError, match="expected a (number|float)"):
+        get_config("smoke", {"lm_train.lr": "fast"})
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["lm_train.lr"])
+    with pytest.raises(ValueError, match="divisible"):
+        get_config("smoke", {"lm.n_heads": 3})

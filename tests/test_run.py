@@ -1,0 +1,34 @@
+import pytest
+
+from monosem_lib.config import get_config
+from monosem_lib.run import load_run, prepare_run_dir, saved_config
+from monosem_lib.scorecard import record, write_markdown
+
+
+def test_run_dir_pins_settings_and_refuses_to_mix(tmp_path):
+    prepare_run_dir(tmp_path, get_config("smoke"), ["lm", "lm_train"])
+    prepare_run_dir(tmp_path, get_config("smoke"), ["lm", "lm_train"])  # same settings: fine
+    with pytest.raises(ValueError, match=r"different settings \(lm.d_model: 32 here vs 64 now\).*start fresh"):
+        prepare_run_dir(tmp_path, get_config("smoke", {"lm.d_model": 64}), ["lm"])
+    assert saved_config(tmp_path).lm.d_model == 32
+
+
+def test_load_run_needs_a_run_dir(tmp_path):
+    with pytest.raises(FileNotFoundError, match="01_train_tiny_lm"):
+        load_run(tmp_path)
+    prepare_run_dir(tmp_path, get_config("smoke"), ["lm"])
+    run = load_run(tmp_path)
+    assert run.config.profile == "smoke" and run.metrics == {}
+    with pytest.raises(ValueError, match="models are A, B"):
+        run.lm("C")
+    with pytest.raises(FileNotFoundError, match="01_train_tiny_lm"):
+        run.lm("A")
+
+
+def test_scorecard_merges_and_renders(tmp_path):
+    record(tmp_path, {"lm.A.val_loss": 4.0})
+    card = record(tmp_path, {"sae.A.loss_recovered": 0.81, "x.nan": float("nan")})
+    assert card == {"lm.A.val_loss": 4.0, "sae.A.loss_recovered": 0.81, "x.nan": None}
+    md = write_markdown(tmp_path).read_text()
+    assert "| `sae.A.loss_recovered` | 0.81 | 0.79 |" in md
+    assert "| `univ.median_max_corr.features` | not run | 0.72 |" in md

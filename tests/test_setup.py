@@ -1,0 +1,42 @@
+"""The two-command setup: pyproject and environment.yml agree; the Makefile pins torch first."""
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _name(req: str) -> str:
+    return re.split(r"[<>=!~ \[]", req, maxsplit=1)[0].lower()
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert sorted(pip) == sorted(wanted)
+    assert "torch==2.13.0" in wanted
+    assert {"torch", "numpy", "tokenizers", "safetensors", "tqdm", "matplotlib", "plotly", "ipywidgets",
+            "jupyterlab", "papermill", "nbval", "pytest"} <= {_name(r) for r in wanted}
+
+
+def test_makefile_installs_pinned_torch_before_the_package():
+    make = (ROOT / "Makefile").read_text()
+    assert make.index("torch==2.13.0") < make.index('pip install -e ".[dev]"')
+    assert re.search(r"^test:", make, re.M) and re.search(r"^replicate:", make, re.M)
+
+
+def test_ci_calls_make_test():
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    assert "make test" in (ROOT / "README.md").read_text()
+
+
+def test_notebooks_are_committed_without_outputs():
+    import json
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = json.loads(path.read_text())
+        assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), path.name
+        assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]), path.name
