@@ -9,6 +9,7 @@ import shutil
 import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("MONOSEM_PROFILE", "smoke")
 if "MONOSEM_RUN_DIR" not in os.environ:
     _nb_run = os.path.join(tempfile.gettempdir(), f"monosem_nbval_{os.getpid()}")

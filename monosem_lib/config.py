@@ -24,8 +24,8 @@ class DataConfig:
 
 @dataclass
 class TokenizerConfig:
-    """Byte-level BPE. 4,096 merges keeps the unembedding (the LM's cost centre) small on CPU."""
-    vocab_size: int = 4096
+    """Byte-level BPE. 2,048 tokens keep the unembedding (the LM's cost centre on a CPU) small."""
+    vocab_size: int = 2048
     train_chars: int = 6_000_000      # characters used to learn the merges (a sample is enough)
 
 
@@ -36,7 +36,7 @@ class LMConfig:
     n_heads: int = 4
     d_mlp: int = 512
     n_ctx: int = 128
-    vocab_size: int = 4096            # filled from the tokenizer at build time
+    vocab_size: int = 2048            # filled from the tokenizer at build time
 
 
 @dataclass
@@ -44,13 +44,13 @@ class LMTrainConfig:
     """AdamW with linear warm-up then cosine decay; batches are a pure function of (seed, step)."""
     seeds: tuple[int, int] = (0, 1)   # init seeds of model A and model B
     batch_size: int = 16              # sequences of n_ctx tokens per step (16 x 128 ran fastest per token here)
-    max_steps: int = 560
-    lr: float = 3e-3
+    max_steps: int = 1100
+    lr: float = 5e-3
     min_lr_frac: float = 0.1
-    warmup_steps: int = 30
+    warmup_steps: int = 50
     weight_decay: float = 0.05
     grad_clip: float = 1.0
-    ckpt_every: int = 100
+    ckpt_every: int = 200
     eval_tokens: int = 200_000        # validation tokens scored for the loss
     data_seed: int = 1234             # same data order for A and B: only the init differs
 
@@ -58,9 +58,9 @@ class LMTrainConfig:
 @dataclass
 class HarvestConfig:
     """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
-    n_rows: int = 2_000_000           # training rows per model (the paper: 250 tokens x 40M contexts)
+    n_rows: int = 800_000             # training rows per model: enough for the longest SAE run, read once
     heldout_rows: int = 100_000       # evaluation rows, drawn from the validation split only
-    positions_per_context: int = 32   # sampled positions per n_ctx window (paper: 250 of each context)
+    positions_per_context: int = 64   # sampled positions per n_ctx window (paper: 250 of each context)
     shard_rows: int = 65_536          # rows per shard file
     dtype: str = "float16"            # or "float32"
     batch_contexts: int = 64          # windows per forward pass
@@ -71,19 +71,20 @@ class HarvestConfig:
 class SAEConfig:
     """The sparse autoencoder and its training (PAPER.md: 'The sparse autoencoder')."""
     n_features: int = 4096
-    l1_coeff: float = 0.3             # lambda; sensitive (4,096 at 1.0 -> L0 ~2 on this model)
+    l1_coeff: float = 0.005           # lambda, on normalised inputs (see normalize): 4,096 -> L0 ~17 after 600k acts
     lr: float = 1e-3
     batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
-    n_acts: int = 1_500_000           # training activations (each read once, without replacement)
+    n_acts: int = 600_000             # training activations (each read once); 4,096 features: ~8k acts/s on 1 core
     resample: str = "paper"           # paper | none | reinit | 2024 (the 2024 recipe: no resampling)
+    normalize: bool = True            # scale inputs so E|x|^2 = d_mlp (as 2024; here paper too): lambda portable across LMs
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)   # fractions of the run (paper: 25k..100k of 1M steps)
     resample_window: float = 0.05     # dead = not fired during this last fraction of the run (paper: 12.5k steps)
     resample_pool: int = 16_384       # inputs whose loss is computed to pick replacements (paper: 819,200)
     seed: int = 0
     sweep_sizes: tuple[int, ...] = (512, 1024, 2048)   # extra dictionary sizes on model A
-    sweep_n_acts: int = 400_000
+    sweep_n_acts: int = 300_000
     ablation_n_features: int = 1024   # resampling-strategy comparison, equal budget each
-    ablation_n_acts: int = 300_000
+    ablation_n_acts: int = 250_000
 
 
 @dataclass
@@ -116,14 +117,14 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "lm_train.ckpt_every": 20, "lm_train.eval_tokens": 8_000,
             "harvest.n_rows": 20_000, "harvest.heldout_rows": 4_000, "harvest.positions_per_context": 16,
             "harvest.shard_rows": 8_192, "harvest.batch_contexts": 32,
-            "sae.n_features": 256, "sae.l1_coeff": 0.1, "sae.batch_size": 256, "sae.n_acts": 20_000,
+            "sae.n_features": 256, "sae.l1_coeff": 0.03, "sae.batch_size": 256, "sae.n_acts": 20_000,
             "sae.resample_pool": 2048,
             "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
         }
     if profile == "paper":
         return {
-            "tokenizer.vocab_size": 8192, "tokenizer.train_chars": 30_000_000,
+            "tokenizer.vocab_size": 4096, "tokenizer.train_chars": 30_000_000,
             "lm.n_ctx": 256,
             "lm_train.batch_size": 64, "lm_train.max_steps": 20_000, "lm_train.lr": 2e-3,
             "lm_train.warmup_steps": 500, "lm_train.ckpt_every": 1000,

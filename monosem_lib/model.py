@@ -126,9 +126,21 @@ class TinyLM(nn.Module):
         return UnembedCrossEntropy.apply(x.flatten(0, 1), self.W_U.weight, targets.flatten())
 
     @torch.no_grad()
-    def mlp_acts(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Post-ReLU MLP activations [B, T, d_mlp], computing only up to the MLP (no unembedding)."""
-        return F.relu(self.mlp.W_in(self.ln2(self.residual_mid(tokens))))
+    def mlp_acts(self, tokens: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """Post-ReLU MLP activations [B, T, d_mlp], computing only up to the MLP (no unembedding).
+
+        With `positions` [B, k] (indices into each row's T tokens) only those positions go through
+        ln2, W_in and the ReLU: [B, k, d_mlp]. Attention still sees the whole window (harvesting).
+        """
+        x = self.residual_mid(tokens)
+        if positions is not None:
+            if positions.dim() != 2 or positions.shape[0] != tokens.shape[0]:
+                raise ValueError(f"positions must be [batch, k] with batch {tokens.shape[0]}, "
+                                 f"got shape {tuple(positions.shape)}")
+            if positions.numel() and not 0 <= int(positions.min()) <= int(positions.max()) < tokens.shape[1]:
+                raise ValueError(f"positions must lie in [0, {tokens.shape[1] - 1}] (the window's tokens)")
+            x = x.gather(1, positions.to(x.device, torch.long)[..., None].expand(-1, -1, x.shape[-1]))
+        return F.relu(self.mlp.W_in(self.ln2(x)))
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())

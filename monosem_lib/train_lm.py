@@ -7,8 +7,11 @@ A run killed at any point and restarted ends with the same weights as one that n
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
+import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -94,10 +97,12 @@ def _save_checkpoint(folder: Path, step: int, lm: TinyLM, opt: torch.optim.Optim
 
 
 def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, train_tokens: np.ndarray,
-             val_windows: torch.Tensor | None = None, stop_after: int | None = None, desc: str = "LM") -> dict:
+             val_windows: torch.Tensor | None = None, stop_after: int | None = None, desc: str = "LM",
+             on_step: Callable[[int], None] | None = None) -> dict:
     """Train (or resume, or skip if finished) one LM into `folder`; returns its training history.
 
-    `stop_after` ends the run early after that step, as if killed (tests use it).
+    `stop_after` ends the run early after that step, as if killed (tests use it); `on_step(k)` is
+    called after each step (progress reporting from a worker process).
     """
     folder = Path(folder)
     if (folder / "history.json").exists():
@@ -107,7 +112,8 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     opt = make_optimizer(lm, cfg)
     start, history = _resume(folder, lm, opt)
     lm.train()
-    bar = tqdm(range(start, cfg.max_steps), desc=desc, initial=start, total=cfg.max_steps, mininterval=1.0)
+    bar = tqdm(range(start, cfg.max_steps), desc=desc, initial=start, total=cfg.max_steps, mininterval=1.0,
+               disable=on_step is not None)
     t0 = time.perf_counter()
     for step in bar:
         x, y = get_batch(train_tokens, cfg.batch_size, model_cfg.n_ctx, cfg.data_seed, step)
@@ -125,6 +131,8 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
         history["loss"].append(round(loss.item(), 5))
         history["lr"].append(lr)
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if on_step is not None:
+            on_step(step)
         last = step == cfg.max_steps - 1
         if (step + 1) % cfg.ckpt_every == 0 or last or step == stop_after:
             history["train_s"] += time.perf_counter() - t0
@@ -142,3 +150,55 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     save_lm(lm.eval(), folder, extra={"seed": seed, "train": vars(cfg)})
     save_json(folder / "history.json", history)
     return history
+
+
+def _worker(folder: str, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, split_dir: str,
+            val_windows: torch.Tensor | None, counter, errors) -> None:
+    """One model in its own process, on one thread; reports progress through `counter`."""
+    from .tokens import load_split
+
+    torch.set_num_threads(1)
+    try:
+        tokens = load_split(split_dir).tokens
+        train_lm(folder, model_cfg, cfg, seed, tokens, val_windows,
+                 on_step=lambda k: setattr(counter, "value", k + 1))
+    except Exception as err:  # noqa: BLE001 - reported to the parent as one line
+        errors.put(f"LM in {folder}: {type(err).__name__}: {err}")
+
+
+def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTrainConfig, split_dir: str | Path,
+              val_windows: torch.Tensor | None = None, parallel: bool | None = None) -> dict[str, dict]:
+    """Train several LMs ({name: (folder, seed)}); on a multi-core CPU, at once, one process each.
+
+    Two small models side by side on one thread each train ~2x faster in total than one after the
+    other on all threads: a 128-wide model cannot keep two cores busy.
+    """
+    if parallel is None:
+        parallel = not torch.cuda.is_available() and (os.cpu_count() or 1) >= len(jobs) > 1
+    if not parallel:
+        from .tokens import load_split
+        tokens = load_split(split_dir).tokens
+        return {name: train_lm(folder, model_cfg, cfg, seed, tokens, val_windows, desc=f"LM {name}")
+                for name, (folder, seed) in jobs.items()}
+    ctx = mp.get_context("spawn")  # fork is unsafe once torch's thread pool exists
+    errors = ctx.Queue()
+    counters = {name: ctx.Value("i", 0) for name in jobs}
+    procs = [ctx.Process(target=_worker, args=(str(folder), model_cfg, cfg, seed, str(split_dir), val_windows,
+                                               counters[name], errors)) for name, (folder, seed) in jobs.items()]
+    for p in procs:
+        p.start()
+    bars = {name: tqdm(total=cfg.max_steps, desc=f"LM {name}", position=i, mininterval=1.0) for i, name in enumerate(jobs)}
+    while any(p.is_alive() for p in procs):
+        for name, bar in bars.items():
+            bar.update(counters[name].value - bar.n)
+        time.sleep(0.5)
+    for p in procs:
+        p.join()
+    for bar in bars.values():
+        bar.close()
+    if not errors.empty():
+        raise RuntimeError(errors.get())
+    for (name, (folder, _)), p in zip(jobs.items(), procs):
+        if p.exitcode != 0 or not (Path(folder) / "history.json").exists():
+            raise RuntimeError(f"training LM {name} stopped (exit code {p.exitcode}); re-run to resume from its last checkpoint")
+    return {name: load_json(Path(folder) / "history.json") for name, (folder, _) in jobs.items()}

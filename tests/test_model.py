@@ -68,3 +68,17 @@ def test_fused_loss_matches_autograd_cross_entropy(lm):
     grads = torch.autograd.grad(fused, list(lm.parameters()))
     assert torch.allclose(fused, ref, atol=1e-6)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, ref_grads))
+
+
+def test_mlp_acts_at_positions_equals_gathering_the_full_result(lm):
+    tokens = torch.randint(0, 300, (3, 16))
+    positions = torch.tensor([[1, 5, 15, 5], [0, 2, 3, 4], [15, 14, 7, 9]])
+    full = lm.mlp_acts(tokens)
+    at = lm.mlp_acts(tokens, positions)
+    assert at.shape == (3, 4, 32)
+    torch.testing.assert_close(at, full[torch.arange(3)[:, None], positions])
+    assert torch.equal(lm.mlp_acts(tokens, None), full)
+    with pytest.raises(ValueError, match=r"\[batch, k\]"):
+        lm.mlp_acts(tokens, positions[:2])
+    with pytest.raises(ValueError, match="must lie in"):
+        lm.mlp_acts(tokens, positions + 1)

@@ -82,3 +82,32 @@ def test_trained_model_beats_unigram(tmp_path):
     windows = val_windows(split.tokens, 500, 16)
     assert per_token_loss(lm, windows).shape == (len(windows), 16)
     assert lm_loss(lm, windows) < 6.0  # ln(300) = 5.7 is chance; random tokens cannot go far below
+
+
+def test_parallel_training_matches_one_at_a_time(tmp_path):
+    from monosem_lib.tokens import save_split
+    from monosem_lib.train_lm import train_lms
+
+    split = tiny_split()
+    save_split(split, tmp_path / "split")
+    jobs = {"A": (tmp_path / "par" / "A", 0), "B": (tmp_path / "par" / "B", 1)}
+    histories = train_lms(jobs, TINY_LM, CFG, tmp_path / "split", parallel=True)
+    assert set(histories) == {"A", "B"} and all(h["tokens_per_s"] > 0 for h in histories.values())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers run on one thread each
+    try:
+        train_lm(tmp_path / "seq" / "B", TINY_LM, CFG, 1, split.tokens)
+    finally:
+        torch.set_num_threads(threads)
+    par, seq = _weights(tmp_path / "par" / "B"), _weights(tmp_path / "seq" / "B")
+    assert all(torch.allclose(par[k], seq[k], atol=1e-6) for k in par)
+
+
+def test_parallel_training_reports_a_worker_error(tmp_path):
+    from monosem_lib.tokens import save_split
+    from monosem_lib.train_lm import train_lms
+
+    save_split(tiny_split(), tmp_path / "split")
+    bad = dataclasses.replace(CFG, lr=1e30, grad_clip=1e30)
+    with pytest.raises(RuntimeError, match="FloatingPointError.*at step"):
+        train_lms({"A": (tmp_path / "A", 0), "B": (tmp_path / "B", 1)}, TINY_LM, bad, tmp_path / "split", parallel=True)
