@@ -1,14 +1,15 @@
 """monosem_lib: the library behind the monosem notebooks (a replication of "Towards Monosemanticity").
 
 Public API (notebooks, users and tests rely on these names):
-`load_run`, `load_lm`, `load_tokenizer`, `encode`, `decode`, `get_config`, `record`.
+`load_run`, `load_lm`, `load_sae`, `load_tokenizer`, `encode`, `decode`, `get_config`, `record`.
 Importing does nothing but import.
 """
 from .config import get_config
 from .model import TinyLM, generate, load_lm
 from .run import load_run, setup_notebook
+from .sae import load_sae
 from .scorecard import record
 from .tokenizer import decode, encode, load_tokenizer
 
-__all__ = ["get_config", "TinyLM", "generate", "load_lm", "load_run", "setup_notebook", "record",
+__all__ = ["get_config", "TinyLM", "generate", "load_lm", "load_run", "load_sae", "setup_notebook", "record",
            "decode", "encode", "load_tokenizer"]

@@ -71,10 +71,10 @@ class HarvestConfig:
 class SAEConfig:
     """The sparse autoencoder and its training (PAPER.md: 'The sparse autoencoder')."""
     n_features: int = 4096
-    l1_coeff: float = 0.005           # lambda, on normalised inputs (see normalize): 4,096 -> L0 ~17 after 600k acts
+    l1_coeff: float = 0.006           # lambda, on normalised inputs (see normalize): 4,096 -> L0 ~18 after 450k acts
     lr: float = 1e-3
     batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
-    n_acts: int = 600_000             # training activations (each read once); 4,096 features: ~8k acts/s on 1 core
+    n_acts: int = 450_000             # training activations (each read once); 4,096 features: ~8k acts/s on 1 core
     resample: str = "paper"           # paper | none | reinit | 2024 (the 2024 recipe: no resampling)
     normalize: bool = True            # scale inputs so E|x|^2 = d_mlp (as 2024; here paper too): lambda portable across LMs
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)   # fractions of the run (paper: 25k..100k of 1M steps)
@@ -82,9 +82,11 @@ class SAEConfig:
     resample_pool: int = 16_384       # inputs whose loss is computed to pick replacements (paper: 819,200)
     seed: int = 0
     sweep_sizes: tuple[int, ...] = (512, 1024, 2048)   # extra dictionary sizes on model A
-    sweep_n_acts: int = 300_000
+    sweep_n_acts: int = 200_000       # each extra size; the main SAE is the sweep's largest member
     ablation_n_features: int = 1024   # resampling-strategy comparison, equal budget each
-    ablation_n_acts: int = 250_000
+    ablation_n_acts: int = 150_000
+    ablation_lr: float = 4e-3         # 4x lr: a stress test in which features die within a short run (at lr they barely do)
+    eval_tokens: int = 32_768         # held-out LM tokens for loss recovered (and held-out rows for sweep/ablation SAEs)
 
 
 @dataclass
@@ -121,6 +123,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "sae.resample_pool": 2048,
             "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
+            "sae.eval_tokens": 4_096,
         }
     if profile == "paper":
         return {
@@ -132,7 +135,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "harvest.n_rows": 50_000_000, "harvest.heldout_rows": 1_000_000, "harvest.shard_rows": 262_144,
             "sae.batch_size": 8192, "sae.n_acts": 50_000_000, "sae.lr": 3e-4, "sae.resample_pool": 262_144,
             "sae.sweep_sizes": (512, 1024, 2048, 8192, 16384), "sae.sweep_n_acts": 20_000_000,
-            "sae.ablation_n_acts": 5_000_000,
+            "sae.ablation_n_acts": 5_000_000, "sae.ablation_lr": 1.2e-3, "sae.eval_tokens": 262_144,
         }
     return {}
 

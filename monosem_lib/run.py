@@ -15,6 +15,7 @@ from tokenizers import Tokenizer
 from .config import RunConfig, get_config
 from .io import load_json, save_json
 from .model import TinyLM, load_lm
+from .sae import SAE, load_sae
 from .tokenizer import load_tokenizer
 from .tokens import TokenSplit, load_split
 
@@ -65,7 +66,7 @@ def saved_config(run_dir: str | Path) -> RunConfig:
 
 @dataclass
 class Run:
-    """Lazy access to a run's tokenizer, LMs, token splits and scorecard."""
+    """Lazy access to a run's tokenizer, LMs, SAEs, token splits and scorecard."""
     run_dir: Path
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -86,6 +87,19 @@ class Run:
         key = f"lm{name}{device}"
         if key not in self._cache:
             self._cache[key] = load_lm(self.run_dir / "lm" / name, device)
+        return self._cache[key]
+
+    def sae(self, name: str = "A", device: str = "cpu") -> SAE:
+        """An SAE of run_dir/sae/<name>: 'A', 'B' (the main ones), 'A_<n_features>' (size sweep),
+        'ablation_<strategy>'; a missing one is an error naming notebook 03."""
+        key = f"sae{name}{device}"
+        if key not in self._cache:
+            folder = self.run_dir / "sae" / name
+            if not (folder / "config.json").exists():
+                have = sorted(p.name for p in (self.run_dir / "sae").glob("*") if (p / "config.json").exists())
+                raise FileNotFoundError(f"no SAE {name!r} in {self.run_dir / 'sae'} (have: {', '.join(have) or 'none'}); "
+                                        f"run notebook 03_train_sae first")
+            self._cache[key] = load_sae(folder, device)
         return self._cache[key]
 
     def split(self, name: str) -> TokenSplit:

@@ -7,8 +7,6 @@ A run killed at any point and restarted ends with the same weights as one that n
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +19,7 @@ from .config import LMConfig, LMTrainConfig
 from .evaluate import lm_loss
 from .io import CorruptFileError, load_json, load_tensors, save_json, save_tensors
 from .model import TinyLM, save_lm
+from .parallel import run_in_processes
 
 
 def get_batch(tokens: np.ndarray, batch_size: int, n_ctx: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,18 +151,13 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     return history
 
 
-def _worker(folder: str, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, split_dir: str,
-            val_windows: torch.Tensor | None, counter, errors) -> None:
-    """One model in its own process, on one thread; reports progress through `counter`."""
+def _lm_job(folder: str, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, split_dir: str,
+            val_windows: torch.Tensor | None, on_step: Callable[[int], None] | None = None) -> dict:
+    """One model as a job of `run_in_processes` (reads its own copy of the tokens)."""
     from .tokens import load_split
 
-    torch.set_num_threads(1)
-    try:
-        tokens = load_split(split_dir).tokens
-        train_lm(folder, model_cfg, cfg, seed, tokens, val_windows,
-                 on_step=lambda k: setattr(counter, "value", k + 1))
-    except Exception as err:  # noqa: BLE001 - reported to the parent as one line
-        errors.put(f"LM in {folder}: {type(err).__name__}: {err}")
+    return train_lm(folder, model_cfg, cfg, seed, load_split(split_dir).tokens, val_windows,
+                    desc=f"LM {Path(folder).name}", on_step=on_step)
 
 
 def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTrainConfig, split_dir: str | Path,
@@ -173,32 +167,6 @@ def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTra
     Two small models side by side on one thread each train ~2x faster in total than one after the
     other on all threads: a 128-wide model cannot keep two cores busy.
     """
-    if parallel is None:
-        parallel = not torch.cuda.is_available() and (os.cpu_count() or 1) >= len(jobs) > 1
-    if not parallel:
-        from .tokens import load_split
-        tokens = load_split(split_dir).tokens
-        return {name: train_lm(folder, model_cfg, cfg, seed, tokens, val_windows, desc=f"LM {name}")
-                for name, (folder, seed) in jobs.items()}
-    ctx = mp.get_context("spawn")  # fork is unsafe once torch's thread pool exists
-    errors = ctx.Queue()
-    counters = {name: ctx.Value("i", 0) for name in jobs}
-    procs = [ctx.Process(target=_worker, args=(str(folder), model_cfg, cfg, seed, str(split_dir), val_windows,
-                                               counters[name], errors)) for name, (folder, seed) in jobs.items()]
-    for p in procs:
-        p.start()
-    bars = {name: tqdm(total=cfg.max_steps, desc=f"LM {name}", position=i, mininterval=1.0) for i, name in enumerate(jobs)}
-    while any(p.is_alive() for p in procs):
-        for name, bar in bars.items():
-            bar.update(counters[name].value - bar.n)
-        time.sleep(0.5)
-    for p in procs:
-        p.join()
-    for bar in bars.values():
-        bar.close()
-    if not errors.empty():
-        raise RuntimeError(errors.get())
-    for (name, (folder, _)), p in zip(jobs.items(), procs):
-        if p.exitcode != 0 or not (Path(folder) / "history.json").exists():
-            raise RuntimeError(f"training LM {name} stopped (exit code {p.exitcode}); re-run to resume from its last checkpoint")
-    return {name: load_json(Path(folder) / "history.json") for name, (folder, _) in jobs.items()}
+    kwargs = {name: {"folder": str(folder), "model_cfg": model_cfg, "cfg": cfg, "seed": seed,
+                     "split_dir": str(split_dir), "val_windows": val_windows} for name, (folder, seed) in jobs.items()}
+    return run_in_processes(_lm_job, kwargs, cfg.max_steps, desc="LM ", parallel=parallel)

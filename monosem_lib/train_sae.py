@@ -21,12 +21,14 @@ from typing import Callable, Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
+from .activation_store import open_store
 from .config import SAEConfig
 from .io import CorruptFileError, load_json, load_tensors, save_json, save_tensors
 from .sae import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 
 RESAMPLE = ("paper", "none", "reinit", "2024")
 SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
+MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
 COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
 
 PoolFn = Callable[[int, int], torch.Tensor]          # (n, seed) -> n random training rows (store.sample)
@@ -221,7 +223,8 @@ def _stream(batches: Iterable[torch.Tensor] | Callable[[int], Iterable[torch.Ten
 
 def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_sample: torch.Tensor,
               pool_fn: PoolFn | None = None, mode: str = "auto", ckpt_every: int | None = None,
-              stop_after: int | None = None, desc: str = "SAE") -> tuple[SAE, dict]:
+              stop_after: int | None = None, desc: str = "SAE",
+              on_step: Callable[[int], None] | None = None) -> tuple[SAE, dict]:
     """Train (or resume, or load if finished) one SAE into `folder`; returns (sae, history).
 
     batches: float32 [B, d_mlp] raw activations, an iterable or a callable start_batch -> iterable.
@@ -229,6 +232,7 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     for resampling; without it the pool is the batches just before each resampling step.
     mode: 'auto' (sparse path once L0 is small), 'dense' (same manual gradients, dense matmuls) or
     'reference' (plain autograd; the benchmark's baseline). `stop_after` stops as if killed (tests).
+    `on_step(k)` is called after each step (progress from a worker process; the bar is then off).
     """
     validate(cfg)
     if mode not in ("auto", "dense", "reference"):
@@ -257,7 +261,8 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     pool_batches = [next(data).to(init_sample.device, torch.float32) * sae.scale for _ in range(replay, start)]
     acc = torch.zeros(3, dtype=torch.float64)     # loss, mse, l0 summed since the last log line
     n_acc, t0, last_ok = 0, time.perf_counter(), (_ckpts(folder)[-1].name if _ckpts(folder) else None)
-    bar = tqdm(range(start, n_steps), desc=desc, initial=start, total=n_steps, mininterval=1.0)
+    bar = tqdm(range(start, n_steps), desc=desc, initial=start, total=n_steps, mininterval=1.0,
+               disable=on_step is not None)
     for step in bar:
         x = next(data, None)
         if x is None:
@@ -306,6 +311,8 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
                                          f"{last_ok} is kept; lower sae.lr (now {cfg.lr})")
             _save_ckpt(folder, step, sae, opt, last_fired, fire_count, {"history": hist, "density": density})
             last_ok, t0 = _ckpts(folder)[-1].name, time.perf_counter()
+        if on_step is not None:
+            on_step(step)
         if step == stop_after:
             bar.close()
             return sae, hist
@@ -335,6 +342,34 @@ def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = 
                                                               device=device, start_batch=start),
                      store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
                      **kwargs)
+
+
+def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
+               on_step: Callable[[int], None] | None = None) -> dict:
+    """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
+    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
+                              on_step=on_step)[1]
+
+
+def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,
+               device: str = "cpu", parallel: bool | None = None) -> dict[str, dict]:
+    """Train SAEs {folder name: (LM name, cfg)} into run_dir/sae/<folder name>; returns their histories.
+
+    On a multi-core CPU the jobs run in processes of one thread, `max_procs` at a time (default: one
+    per core): two 1-thread processes train ~2x more activations per second than one on 2 threads.
+    A finished SAE is only reloaded; an interrupted one resumes from its checkpoint.
+    """
+    from .parallel import default_parallel, run_in_processes
+
+    run_dir = Path(run_dir)
+    for model, _ in jobs.values():           # a missing or incomplete store: fail here, naming notebook 02
+        open_store(run_dir, model)
+    kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
+                     "device": device} for name, (model, cfg) in jobs.items()}
+    steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}
+    if parallel is None:             # tiny jobs (smoke): starting a process costs more than the job itself
+        parallel = default_parallel(len(jobs)) and min(c.n_acts * c.n_features for _, c in jobs.values()) >= MIN_SPAWN_WORK
+    return run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)
 
 
 class SyntheticActs:

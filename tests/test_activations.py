@@ -208,3 +208,23 @@ def test_float16_overflow_is_refused_float32_works(run, tmp_path):
     shutil.rmtree(run_dir / "acts")
     store = harvest_mlp_activations(run_dir, "A", HarvestConfig(**{**small, "dtype": "float32"}))
     assert store.heldout().max() > 65_504 and np.load(store.folder / "train_00000.npy").dtype == np.float32
+
+
+def test_train_saes_writes_the_artifact_layout(run, tmp_path):
+    import dataclasses
+
+    from monosem_lib.config import SAEConfig
+    from monosem_lib.run import Run
+    from monosem_lib.train_sae import train_saes
+
+    cfg = SAEConfig(n_features=48, l1_coeff=0.01, lr=3e-3, batch_size=256, n_acts=1024, resample_pool=256)
+    jobs = {"A": ("A", cfg), "B": ("B", cfg), "A_16": ("A", dataclasses.replace(cfg, n_features=16))}
+    hists = train_saes(run.dir, jobs, parallel=True)           # spawned processes, one thread each
+    assert set(hists) == set(jobs) and all(h["n_steps"] == 4 for h in hists.values())
+    for name in jobs:
+        assert {"sae.safetensors", "config.json", "history.json"} <= {p.name for p in (run.dir / "sae" / name).iterdir()}
+    assert Run(run.dir).sae("A_16").n_features == 16
+    again = train_saes(run.dir, {"A": ("A", cfg)}, parallel=False)     # finished: reloaded, not retrained
+    assert again["A"] == hists["A"]
+    with pytest.raises(FileNotFoundError, match="02_harvest_activations"):
+        train_saes(tmp_path, {"A": ("A", cfg)})

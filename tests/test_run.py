@@ -32,3 +32,17 @@ def test_scorecard_merges_and_renders(tmp_path):
     md = write_markdown(tmp_path).read_text()
     assert "| `sae.A.loss_recovered` | 0.81 | 0.79 |" in md
     assert "| `univ.median_max_corr.features` | not run | 0.72 |" in md
+
+
+def test_run_sae_loads_lazily_and_names_notebook_03(tmp_path):
+    from monosem_lib.sae import SAE, save_sae
+
+    prepare_run_dir(tmp_path, get_config("smoke"), ["sae"])
+    run = load_run(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no SAE 'A'.*have: none.*03_train_sae"):
+        run.sae("A")
+    save_sae(SAE(8, 16, seed=3), tmp_path / "sae" / "A_16")
+    with pytest.raises(FileNotFoundError, match="have: A_16"):
+        run.sae("A")
+    sae = run.sae("A_16")
+    assert sae.n_features == 16 and run.sae("A_16") is sae          # cached
