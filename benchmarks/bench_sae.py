@@ -26,7 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import SAEConfig  # noqa: E402
-from monosem_lib.train_sae import SyntheticActs, init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.synthetic import SyntheticActs  # noqa: E402
+from monosem_lib.train_sae import init_sae, make_optimizer, train_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

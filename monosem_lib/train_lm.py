@@ -21,6 +21,8 @@ from .io import CorruptFileError, load_json, load_tensors, save_json, save_tenso
 from .model import TinyLM, save_lm
 from .parallel import run_in_processes
 
+MIN_SPAWN_TOKENS = 1_000_000   # training tokens per model below which models train in this process
+
 
 def get_batch(tokens: np.ndarray, batch_size: int, n_ctx: int, seed: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows of n_ctx+1 tokens, chosen by (seed, step) alone -> (inputs, next-token targets)."""
@@ -169,4 +171,6 @@ def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTra
     """
     kwargs = {name: {"folder": str(folder), "model_cfg": model_cfg, "cfg": cfg, "seed": seed,
                      "split_dir": str(split_dir), "val_windows": val_windows} for name, (folder, seed) in jobs.items()}
+    if parallel is None and cfg.max_steps * cfg.batch_size * model_cfg.n_ctx < MIN_SPAWN_TOKENS:
+        parallel = False  # tiny runs (smoke): starting a process costs more than it saves
     return run_in_processes(_lm_job, kwargs, cfg.max_steps, desc="LM ", parallel=parallel)

@@ -11,7 +11,8 @@ from monosem_lib.metrics import (ablation_losses, density_stats, loss_recovered,
                                  scorecard_entries, topk_neuron_baseline)
 from monosem_lib.model import TinyLM
 from monosem_lib.sae import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
-from monosem_lib.train_sae import (SyntheticActs, init_sae, make_optimizer, resample, train_densities, train_sae,
+from monosem_lib.synthetic import SyntheticActs
+from monosem_lib.train_sae import (init_sae, make_optimizer, resample, train_densities, train_sae,
                                    train_sae_on_store, train_step, validate)
 from tests.helpers import TINY_LM
 
