@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from .config import LMConfig, LMTrainConfig
 from .evaluate import lm_loss
-from .io import CorruptFileError, load_json, load_tensors, save_json, save_tensors
+from .checkpoint import load_checkpoint, save_checkpoint
+from .io import load_json, save_json
 from .model import TinyLM, save_lm
 from .parallel import run_in_processes
 
@@ -48,53 +49,13 @@ def make_optimizer(lm: TinyLM, cfg: LMTrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.99))
 
 
-def _checkpoint_tensors(lm: TinyLM, opt: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """Model weights and Adam moments, keyed by parameter name (not optimiser position)."""
-    out = {f"model.{k}": v for k, v in lm.state_dict().items()}
-    for name, p in lm.named_parameters():
-        for key, val in opt.state.get(p, {}).items():
-            out[f"opt.{name}.{key}"] = val if torch.is_tensor(val) else torch.tensor(val)
-    return out
-
-
-def _restore(lm: TinyLM, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
-    lm.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    for name, p in lm.named_parameters():
-        state = {key: tensors[f"opt.{name}.{key}"] for key in ("step", "exp_avg", "exp_avg_sq")
-                 if f"opt.{name}.{key}" in tensors}
-        if state:
-            opt.state[p] = state
-
-
-def _checkpoints(folder: Path) -> list[Path]:
-    return sorted((folder / "checkpoints").glob("step_*.safetensors"))
-
-
 def _resume(folder: Path, lm: TinyLM, opt: torch.optim.Optimizer) -> tuple[int, dict]:
     """Load the newest checkpoint; returns (next step, history so far)."""
-    ckpts = _checkpoints(folder)
-    if not ckpts:
+    restored = load_checkpoint(folder, lm, opt)
+    if restored is None:
         return 0, {"step": [], "loss": [], "lr": [], "val_step": [], "val_loss": [], "train_s": 0.0}
-    latest = ckpts[-1]
-    try:
-        tensors = load_tensors(latest)
-        meta = load_json(latest.with_suffix(".json"))
-    except (CorruptFileError, FileNotFoundError, ValueError):
-        prev = f"the previous good one, {ckpts[-2].name}, is kept: delete {latest} to resume from it" if len(ckpts) > 1 \
-            else f"delete {folder} to start this model fresh"
-        raise CorruptFileError(f"checkpoint {latest} is corrupted or incomplete; {prev}") from None
-    _restore(lm, opt, tensors)
+    meta, _ = restored
     return meta["step"] + 1, meta["history"]
-
-
-def _save_checkpoint(folder: Path, step: int, lm: TinyLM, opt: torch.optim.Optimizer, history: dict, keep: int = 2) -> None:
-    """Write step_<k>.safetensors + .json atomically, then prune all but the newest `keep`."""
-    path = folder / "checkpoints" / f"step_{step:07d}.safetensors"
-    save_tensors(path, _checkpoint_tensors(lm, opt))
-    save_json(path.with_suffix(".json"), {"step": step, "history": history})
-    for old in _checkpoints(folder)[:-keep]:
-        old.unlink()
-        old.with_suffix(".json").unlink(missing_ok=True)
 
 
 def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, train_tokens: np.ndarray,
@@ -141,7 +102,7 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
                 history["val_step"].append(step)
                 history["val_loss"].append(lm_loss(lm, val_windows[:64]))
                 lm.train()
-            _save_checkpoint(folder, step, lm, opt, history)
+            save_checkpoint(folder, step, lm, opt, {"history": history})
             t0 = time.perf_counter()
         if step == stop_after:
             bar.close()

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from .activation_store import open_store
 from .config import SAEConfig
-from .io import CorruptFileError, load_json, load_tensors, save_json, save_tensors
+from .checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from .io import load_json, load_tensors, save_json, save_tensors
 from .sae import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 
 RESAMPLE = ("paper", "none", "reinit", "2024")
@@ -168,47 +169,30 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
     return out
 
 
-def _ckpts(folder: Path) -> list[Path]:
-    return sorted((folder / "checkpoints").glob("step_*.safetensors"))
-
-
 def _save_ckpt(folder: Path, step: int, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
-               fire_count: torch.Tensor, meta: dict, keep: int = 2) -> None:
-    """Weights, Adam state keyed by parameter name, fired-at table; then prune all but `keep`."""
-    tensors = {f"model.{k}": v for k, v in sae.state_dict().items()}
-    for name, p in sae.named_parameters():
-        for key, val in opt.state.get(p, {}).items():
-            tensors[f"opt.{name}.{key}"] = val if torch.is_tensor(val) else torch.tensor(val)
-    tensors["last_fired"], tensors["fire_count"] = last_fired, fire_count
-    path = folder / "checkpoints" / f"step_{step:07d}.safetensors"
-    save_tensors(path, tensors)
-    save_json(path.with_suffix(".json"), {**meta, "step": step, "arch": vars(sae.arch)})
-    for old in _ckpts(folder)[:-keep]:
-        old.unlink()
-        old.with_suffix(".json").unlink(missing_ok=True)
+               fire_count: torch.Tensor, meta: dict) -> None:
+    """Weights, Adam state keyed by parameter name, and the fired-at table (see checkpoint.py)."""
+    save_checkpoint(folder, step, sae, opt, {**meta, "arch": vars(sae.arch)},
+                    extra={"last_fired": last_fired, "fire_count": fire_count})
 
 
 def _load_ckpt(folder: Path, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
                fire_count: torch.Tensor) -> dict | None:
-    ckpts = _ckpts(folder)
-    if not ckpts:
+    """Restore the newest checkpoint (refusing one of a differently shaped SAE); None if there is none."""
+    ckpts = checkpoints(folder)
+    if ckpts:
+        try:
+            arch = load_json(ckpts[-1].with_suffix(".json")).get("arch")
+        except (FileNotFoundError, ValueError):
+            arch = None  # damaged: load_checkpoint below says which file and what to do
+        if arch is not None and arch != vars(sae.arch):
+            raise ValueError(f"{folder} holds a checkpoint of another SAE ({arch}); delete it or use another")
+    restored = load_checkpoint(folder, sae, opt, device=str(last_fired.device))
+    if restored is None:
         return None
-    try:
-        tensors = load_tensors(ckpts[-1], device=str(last_fired.device))
-        meta = load_json(ckpts[-1].with_suffix(".json"))
-    except (CorruptFileError, FileNotFoundError, ValueError):
-        raise CorruptFileError(f"checkpoint {ckpts[-1]} is damaged; delete it to resume from the one before "
-                               f"(or delete {folder} to start over)") from None
-    if meta["arch"] != vars(sae.arch):
-        raise ValueError(f"{folder} holds a checkpoint of another SAE ({meta['arch']}); delete it or use another")
-    sae.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    for name, p in sae.named_parameters():
-        keys = [k for k in ("step", "exp_avg", "exp_avg_sq") if f"opt.{name}.{k}" in tensors]
-        state = {k: tensors[f"opt.{name}.{k}"] for k in keys}
-        if state:
-            opt.state[p] = state
-    last_fired.copy_(tensors["last_fired"])
-    fire_count.copy_(tensors["fire_count"])
+    meta, extra = restored
+    last_fired.copy_(extra["last_fired"])
+    fire_count.copy_(extra["fire_count"])
     return meta
 
 
@@ -260,7 +244,7 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     data = _stream(batches, replay)                 # on resume, re-read the pool batches seen before the stop
     pool_batches = [next(data).to(init_sample.device, torch.float32) * sae.scale for _ in range(replay, start)]
     acc = torch.zeros(3, dtype=torch.float64)     # loss, mse, l0 summed since the last log line
-    n_acc, t0, last_ok = 0, time.perf_counter(), (_ckpts(folder)[-1].name if _ckpts(folder) else None)
+    n_acc, t0, last_ok = 0, time.perf_counter(), (checkpoints(folder)[-1].name if checkpoints(folder) else None)
     bar = tqdm(range(start, n_steps), desc=desc, initial=start, total=n_steps, mininterval=1.0,
                disable=on_step is not None)
     for step in bar:
@@ -310,7 +294,7 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
                 raise FloatingPointError(f"SAE weights became non-finite at step {step}; the last good checkpoint "
                                          f"{last_ok} is kept; lower sae.lr (now {cfg.lr})")
             _save_ckpt(folder, step, sae, opt, last_fired, fire_count, {"history": hist, "density": density})
-            last_ok, t0 = _ckpts(folder)[-1].name, time.perf_counter()
+            last_ok, t0 = checkpoints(folder)[-1].name, time.perf_counter()
         if on_step is not None:
             on_step(step)
         if step == stop_after:
