@@ -93,8 +93,8 @@ class Explanation:
 
     def describe(self, token_strings: list[str], category_names: list[str] | None = None, k: int = 4) -> str:
         """One line, as a person would write it."""
-        where = "" if self.category is None else \
-            f"in {(category_names or [])[self.category] if category_names else f'category {self.category}'} text"
+        name = category_names[self.category] if category_names else f"category {self.category}"
+        where = "" if self.category is None else f"in {name} text"
         if self.tokens is None:
             return f"any token {where}".strip() if where else "(never fires)"
         top = sorted(self.tokens.items(), key=lambda kv: -kv[1])[:k]
@@ -120,8 +120,9 @@ def _token_means(token_ids: np.ndarray, acts: np.ndarray, k: int | None, min_mea
     return {int(ids[j]): float(mean[j]) for j in (keep[:k] if k else keep)}
 
 
-def _fit(pred: np.ndarray, acts: np.ndarray) -> float:
-    return float(spearmanr(pred, acts).statistic) if np.ptp(pred) > 0 and np.ptp(acts) > 0 else -1.0
+def _spearman(pred: np.ndarray, acts: np.ndarray, constant: float) -> float:
+    """Spearman correlation, or `constant` when either side is constant (nothing to rank)."""
+    return float(spearmanr(pred, acts).statistic) if np.ptp(pred) > 0 and np.ptp(acts) > 0 else constant
 
 
 @dataclass
@@ -142,7 +143,7 @@ class ConciseExplainer:
                 m = cat == c
                 hyps += [Explanation(None, int(c), float(a[m].mean())),
                          Explanation(_token_means(tok[m], a[m], self.k, self.min_mean), int(c))]
-        fits = [_fit(h.predict(text, rows), a) for h in hyps]
+        fits = [_spearman(h.predict(text, rows), a, -1.0) for h in hyps]   # a constant line fits worst
         return hyps[int(np.argmax(fits))]
 
     def simulate(self, explanation: Explanation, text: HeldoutText, rows: np.ndarray) -> np.ndarray:
@@ -193,10 +194,7 @@ def score_unit(ua: UnitActs, i: int, text: HeldoutText | np.ndarray, explainer: 
     ex = text.context_rows(sample_rows(rows, vals, even, rng, n_top=n_explain_top), half)
     explanation = explainer.explain(text, ex, act[ex])
     sc = text.context_rows(sample_rows(rows, vals, ~even, rng), half)
-    pred, true = explainer.simulate(explanation, text, sc), act[sc]
-    if np.ptp(pred) == 0 or np.ptp(true) == 0:          # a constant prediction ranks nothing
-        return 0.0, explanation
-    return float(spearmanr(pred, true).statistic), explanation
+    return _spearman(explainer.simulate(explanation, text, sc), act[sc], 0.0), explanation
 
 
 def score_units(ua: UnitActs, units: np.ndarray, text: HeldoutText | np.ndarray, explainer: Explainer | None = None,
