@@ -93,8 +93,9 @@ class Explanation:
 
     def describe(self, token_strings: list[str], category_names: list[str] | None = None, k: int = 4) -> str:
         """One line, as a person would write it."""
-        name = category_names[self.category] if category_names else f"category {self.category}"
-        where = "" if self.category is None else f"in {name} text"
+        where = ""
+        if self.category is not None:
+            where = f"in {category_names[self.category] if category_names else f'category {self.category}'} text"
         if self.tokens is None:
             return f"any token {where}".strip() if where else "(never fires)"
         top = sorted(self.tokens.items(), key=lambda kv: -kv[1])[:k]

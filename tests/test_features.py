@@ -46,6 +46,7 @@ def test_autointerp_ranks_planted_features_high_and_random_low():
         assert np.median(scores[4:]) < 0.4, scores
     score, expl = autointerp.score_unit(ua, 2, text)
     assert set(expl.tokens) == {2} and expl.describe([f"t{i}" for i in range(50)]) == "'t2'"
+    assert expl.describe([f"t{i}" for i in range(50)], ["english"]) == "'t2'"      # no category: names none
 
 
 def test_concise_explainer_prefers_a_category_and_penalises_polysemantic_units():
