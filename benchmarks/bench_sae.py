@@ -26,8 +26,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import SAEConfig  # noqa: E402
-from monosem_lib.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.train_sae import init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
+from monosem_lib.sae.train import init_sae, make_optimizer, train_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def data_source(args) -> tuple[str, object, int]:
             return torch.from_numpy(np.asarray(rows[i:i + b], dtype=np.float32))
         return f"real ({args.acts})", from_file, rows.shape[1]
     if args.data != "synthetic" and (REPO / "runs" / "classroom" / "acts" / "A" / "manifest.json").exists():
-        from monosem_lib.activations import open_store
+        from monosem_lib.harvest.store import open_store
         store = open_store(REPO / "runs" / "classroom", "A")
         it = store.iter_batches(args.batch, seed=args.seed, epochs=4)
         cache: dict[int, torch.Tensor] = {}

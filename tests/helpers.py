@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from monosem_lib.config import LMConfig
-from monosem_lib.tokens import TokenSplit
+from monosem_lib.text.splits import TokenSplit
 
 TINY_LM = LMConfig(d_model=16, n_heads=2, d_mlp=32, n_ctx=16, vocab_size=300)
 

@@ -1,8 +1,8 @@
 """The two-command setup: pyproject and environment.yml agree; the Makefile pins torch first."""
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,1 @@
+"""Stage 2 (notebook 02): harvesting MLP activations into a sharded store, and neuron statistics."""

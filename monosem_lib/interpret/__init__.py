@@ -1,0 +1,1 @@
+"""Stage 4 (notebook 04): feature statistics, dashboards and browser, autointerp, proxies, splitting."""

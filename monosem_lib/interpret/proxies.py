@@ -1,0 +1,255 @@
+"""Category proxies: what a feature *should* fire on, measured independently of the SAE.
+
+Two kinds, as in the paper's "Detailed features":
+- `token_llr`: the log-likelihood ratio log P(token | category) / P(token), counted on the training split
+  (one [vocab] table per category; add-`alpha` smoothing so unseen tokens stay finite);
+- `detect_tokens`: a binary detector per category that reads the *bytes* of a token sequence, so context
+  decides ambiguous tokens and byte-fallback halves of an Arabic or Hebrew letter are recognised.
+
+Detector rules (honest heuristics, char-level on the decoded text, then a token is accepted when any of
+its bytes lies in an accepted character):
+- arabic / hebrew / cjk: Unicode script ranges. A character split over two byte tokens decodes whole, so
+  both halves count; a lone lead byte cut off at the end of a window is judged by its value (0xD8–0xDB
+  Arabic, 0xD6–0xD7 Hebrew, 0xE3–0xED CJK/Hangul) and a lone continuation byte (0x80–0xBF) at the start
+  of a window takes the script of the next whole character.
+- dna: a run of ≥ 4 of `ACGT` (or `acgt`), not glued to other letters or digits.
+- base64: a run of ≥ 20 chars of [A-Za-z0-9+/=] (runs may continue over line breaks) that has letters and
+  digits, or a share of capitals between 25% and 75% (random base64 mixes case; words and DNA do not).
+- html: inside a `<tag ...>` (also one cut off at the window's end) or an entity such as `&amp;`. Text
+  between tags is not html by this rule.
+- python: a code-like line (keywords such as `def`, `import`, `return`, `if …:`, assignments, calls,
+  `self.`, comments), plus indented lines next to one (block context). English in docstrings can pass.
+- numbers: a token with a digit that is not inside a base64 run.
+- english: letters in a line with at least two common English function words, not python/html/base64.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ..text.splits import TokenSplit, load_split
+from ..text.tokenizer import EOT, bytes_to_unicode
+
+CATEGORIES = ("english", "python", "html", "arabic", "hebrew", "base64", "dna", "numbers", "cjk")
+
+_SCRIPTS = {
+    "arabic": [(0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)],
+    "hebrew": [(0x0590, 0x05FF), (0xFB1D, 0xFB4F)],
+    "cjk": [(0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3040, 0x30FF), (0x3100, 0x318F),
+            (0x31F0, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F)],
+}
+_LEAD_BYTES = {"arabic": (0xD8, 0xDB), "hebrew": (0xD6, 0xD7), "cjk": (0xE3, 0xED)}
+_ESC = 0xDC00        # surrogateescape maps an undecodable byte b to U+DC00 + b
+
+_RE = {
+    "dna": re.compile(r"(?<![A-Za-z0-9])(?:[ACGT]{4,}|[acgt]{4,})(?![A-Za-z0-9])"),
+    "base64": re.compile(r"[A-Za-z0-9+/=]+(?:\r?\n[A-Za-z0-9+/=]+)*"),
+    "html": re.compile(r"<[A-Za-z!/?][^<>\n]*(?:>|$)|&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});"),
+    "digit": re.compile(r"[^\W\d_]*\d[\w.,]*"),
+}
+_PY_LINE = re.compile(
+    r"^\s*(?:def |class |import |from [\w.]+ import|return\b|if .*:\s*(?:#.*)?$|elif .*:|else\s*:|for .* in .*:"
+    r"|while .*:|try\s*:|except\b.*:|finally\s*:|with .*:|raise\b|yield\b|assert |pass\s*$|break\s*$"
+    r"|continue\s*$|@\w|#|print\(|[\w.\[\]'\", ]+\s*[-+*/%|&]?=(?!=)\s*\S|[\w.]+\(.*\)\s*$)|\bself\.")
+_EN_WORDS = re.compile(r"\b(?:the|and|of|to|in|is|that|for|it|with|as|was|on|be|by|this|are|not|or|from|at|"
+                       r"which|have|an|he|she|they|his|her|we|you|will|can|has|had|were|there|their)\b", re.I)
+
+
+def check_category(category: str, available: tuple[str, ...] | list[str] = CATEGORIES) -> str:
+    """The category (lower-cased) if `available` has it, else a one-line ValueError listing those it has."""
+    cat = str(category).lower()
+    if cat not in available:
+        raise ValueError(f"unknown category {category!r}; the corpus has: {', '.join(available)}")
+    return cat
+
+
+# ---------------------------------------------------------------- log-likelihood-ratio proxy
+def token_llr(source: str | Path | TokenSplit, vocab_size: int | None = None,
+              alpha: float = 1.0) -> dict[str, np.ndarray]:
+    """{category: [vocab] log P(token|category) - log P(token)}, from a run dir's training split (or a split)."""
+    split = source if isinstance(source, TokenSplit) else load_split(Path(source) / "tokens" / "train")
+    tokens = np.asarray(split.tokens)
+    V = int(vocab_size or int(tokens.max()) + 1)
+    lengths = np.diff(np.append(split.doc_starts, len(tokens)))
+    cat_of_token = np.repeat(split.doc_category.astype(np.int64), lengths)
+    counts = np.bincount(cat_of_token * V + tokens, minlength=V * len(split.category_names))
+    counts = counts.reshape(len(split.category_names), V).astype(np.float64)
+    total = counts.sum(0)
+    p_all = (total + alpha) / (total.sum() + alpha * V)
+    out = {}
+    for c, name in enumerate(split.category_names):
+        p_cat = (counts[c] + alpha) / (counts[c].sum() + alpha * V)
+        out[name] = np.log(p_cat / p_all).astype(np.float32)
+    return out
+
+
+# ---------------------------------------------------------------- binary detectors
+def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
+    """The raw bytes of every token id (<|endoftext|> becomes b'\\x00', which no detector accepts)."""
+    dec = {c: b for b, c in bytes_to_unicode().items()}
+    out = []
+    for i in range(tokenizer.get_vocab_size()):
+        piece = tokenizer.id_to_token(i)
+        out.append(b"\x00" if piece == EOT or piece is None else bytes(dec[c] for c in piece))
+    return out
+
+
+_BYTES_CACHE: dict[int, tuple[Tokenizer, list[bytes]]] = {}
+
+
+def _token_bytes_cached(tokenizer: Tokenizer) -> list[bytes]:
+    hit = _BYTES_CACHE.get(id(tokenizer))
+    if hit is None or hit[0] is not tokenizer:
+        hit = _BYTES_CACHE[id(tokenizer)] = (tokenizer, token_bytes(tokenizer))
+    return hit[1]
+
+
+def _spans_mask(n: int, spans: list[tuple[int, int]]) -> np.ndarray:
+    """Boolean [n] mask, True inside any [start, end) span (difference array, no per-char loop)."""
+    diff = np.zeros(n + 1, np.int32)
+    if spans:
+        s = np.array(spans, dtype=np.int64)
+        np.add.at(diff, s[:, 0], 1)
+        np.add.at(diff, s[:, 1], -1)
+    return np.cumsum(diff[:-1]) > 0
+
+
+def _script_mask(cat: str, cps: np.ndarray) -> np.ndarray:
+    """Characters of a script, with lone (undecodable) bytes judged by their value and neighbours."""
+    m = np.zeros(len(cps), bool)
+    for lo, hi in _SCRIPTS[cat]:
+        m |= (cps >= lo) & (cps <= hi)
+    esc = (cps >= _ESC + 0x80) & (cps <= _ESC + 0xFF)
+    lo, hi = _LEAD_BYTES[cat]
+    m |= esc & (cps >= _ESC + lo) & (cps <= _ESC + hi)
+    cont = esc & (cps < _ESC + 0xC0)
+    if cont.any():                               # a cut-off continuation byte takes the next whole char's script
+        idx = np.where(cont, len(cps), np.arange(len(cps)))
+        nxt = np.minimum.accumulate(idx[::-1])[::-1]
+        ok = cont & (nxt < len(cps))
+        m[ok] = m[nxt[ok]]
+    return m
+
+
+def _line_spans(text: str, keep) -> list[tuple[int, int]]:
+    """[start, end) of every line for which keep(lines, i) is true (line ends excluded)."""
+    spans, pos = [], 0
+    lines = text.split("\n")
+    flags = keep(lines)
+    for line, f in zip(lines, flags):
+        if f:
+            spans.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return spans
+
+
+def _python_lines(lines: list[str]) -> list[bool]:
+    """Code-like lines, then indented lines next to a code line (one pass down, one pass up)."""
+    flags = [bool(_PY_LINE.search(l)) for l in lines]
+    indented = [l.startswith((" ", "\t")) and l.strip() != "" for l in lines]
+    for order in (range(1, len(lines)), range(len(lines) - 2, -1, -1)):
+        for i in order:
+            j = i - 1 if order.step == 1 else i + 1
+            if not flags[i] and indented[i] and flags[j]:
+                flags[i] = True
+    return flags
+
+
+def _english_lines(lines: list[str]) -> list[bool]:
+    return [len(_EN_WORDS.findall(l)) >= 2 for l in lines]
+
+
+def _base64_spans(text: str) -> list[tuple[int, int]]:
+    spans = []
+    for m in _RE["base64"].finditer(text):
+        run = m.group().replace("\n", "").replace("\r", "")
+        if len(run) < 20:
+            continue
+        n_up, n_low = sum(c.isupper() for c in run), sum(c.islower() for c in run)
+        has_digit = any(c.isdigit() for c in run)
+        if (n_up + n_low) and (has_digit or 0.25 <= n_up / (n_up + n_low) <= 0.75):
+            spans.append(m.span())
+    return spans
+
+
+def _char_mask(cat: str, text: str, cps: np.ndarray) -> np.ndarray:
+    """Per character of `text`: does it belong to `cat`?"""
+    n = len(cps)
+    if cat in _SCRIPTS:
+        return _script_mask(cat, cps)
+    if cat == "dna":
+        return _spans_mask(n, [m.span() for m in _RE["dna"].finditer(text)])
+    if cat == "base64":
+        return _spans_mask(n, _base64_spans(text))
+    if cat == "html":
+        return _spans_mask(n, [m.span() for m in _RE["html"].finditer(text)])
+    if cat == "python":
+        return _spans_mask(n, _line_spans(text, _python_lines))
+    if cat == "numbers":
+        digits = _spans_mask(n, [m.span() for m in _RE["digit"].finditer(text)])
+        return digits & ~_spans_mask(n, _base64_spans(text))
+    # english: letters in English-looking lines that are not code, markup or base64
+    letters = np.array([c.isascii() and c.isalpha() for c in text], bool) if n else np.zeros(0, bool)
+    other = _char_mask("python", text, cps) | _char_mask("html", text, cps) | _char_mask("base64", text, cps)
+    return letters & _spans_mask(n, _line_spans(text, _english_lines)) & ~other
+
+
+def _detect_1d(cat: str, ids: np.ndarray, tb: list[bytes]) -> np.ndarray:
+    pieces = [tb[i] for i in ids.tolist()]
+    tok_len = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
+    text = b"".join(pieces).decode("utf-8", errors="surrogateescape")
+    cps = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.uint32).astype(np.int64)
+    blen = np.select([cps < 0x80, (cps >= _ESC) & (cps <= _ESC + 0xFF), cps < 0x800, cps < 0x10000],
+                     [1, 1, 2, 3], 4)
+    cmask = _char_mask(cat, text, cps)
+    byte_mask = np.repeat(cmask, blen)
+    tok_of_byte = np.repeat(np.arange(len(ids)), tok_len)
+    return np.bincount(tok_of_byte, weights=byte_mask, minlength=len(ids)) > 0
+
+
+def detect_tokens(category: str, token_ids, tokenizer: Tokenizer) -> np.ndarray:
+    """Bool per token: does it belong to `category`, judged from its bytes and its neighbours?
+
+    `token_ids`: [T] (one running text) or [B, T] (independent rows, e.g. context windows or samples).
+    """
+    cat = check_category(category)
+    ids = np.asarray(token_ids.cpu() if hasattr(token_ids, "cpu") else token_ids, dtype=np.int64)
+    if ids.ndim not in (1, 2):
+        raise ValueError(f"token_ids must be [T] or [B, T], got shape {ids.shape}")
+    V = tokenizer.get_vocab_size()
+    if ids.size and not 0 <= ids.min() <= ids.max() < V:
+        raise ValueError(f"token ids must lie in [0, {V - 1}] (the tokenizer's vocabulary)")
+    tb = _token_bytes_cached(tokenizer)
+    if ids.ndim == 1:
+        return _detect_1d(cat, ids, tb)
+    return np.stack([_detect_1d(cat, row, tb) for row in ids]) if len(ids) else np.zeros(ids.shape, bool)
+
+
+def detect_text(category: str, text: str, tokenizer: Tokenizer) -> np.ndarray:
+    """Bool per token of `text` (encoded with `tokenizer`): convenience for hand-written examples."""
+    return detect_tokens(category, tokenizer.encode(text).ids, tokenizer)
+
+
+def category_share(category: str, token_ids, tokenizer: Tokenizer) -> float:
+    """Share of tokens the `category` detector accepts (0.0 for no tokens); notebook 06 scores steering with it."""
+    mask = detect_tokens(category, token_ids, tokenizer)
+    return float(mask.mean()) if mask.size else 0.0
+
+
+def detect_split(category: str, split: TokenSplit, tokenizer: Tokenizer, chunk: int = 1 << 16) -> np.ndarray:
+    """Bool per token of a whole split, processed document by document in chunks of whole documents."""
+    cat = check_category(category, split.category_names)
+    tokens = np.asarray(split.tokens)
+    out = np.zeros(len(tokens), bool)
+    starts = np.append(split.doc_starts, len(tokens))
+    i = 0
+    while i < len(starts) - 1:                   # cut only at document starts: context never crosses documents
+        j = int(np.searchsorted(starts, starts[i] + chunk, side="right")) - 1
+        j = max(j, i + 1)
+        a, b = int(starts[i]), int(starts[j])
+        out[a:b] = _detect_1d(cat, tokens[a:b].astype(np.int64), _token_bytes_cached(tokenizer))
+        i = j
+    return out

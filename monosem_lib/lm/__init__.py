@@ -1,0 +1,1 @@
+"""Stage 1 (notebook 01): the one-layer transformer, its training and its evaluation baselines."""

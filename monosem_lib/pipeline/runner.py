@@ -1,0 +1,65 @@
+"""Run the numbered notebooks in order with papermill, timing each, into one run dir."""
+from __future__ import annotations
+
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+from ..config import get_config
+from .run_dir import REPO_ROOT, default_run_dir
+from .scorecard import record, write_markdown
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+
+def list_notebooks(only: list[str] | None = None) -> list[Path]:
+    """The numbered notebooks (NN_name.ipynb) in order, optionally only those whose NN is in `only`."""
+    books = sorted(p for p in NOTEBOOK_DIR.glob("*.ipynb") if re.match(r"\d\d_", p.name))
+    if only:
+        known = {p.name[:2] for p in books}
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise ValueError(f"unknown notebook number(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+        books = [p for p in books if p.name[:2] in only]
+    return books
+
+
+def _peak_child_rss_mb() -> float:
+    """Largest resident memory of any finished child process (the kernels), in MB."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str] | None = None,
+                 overrides: dict | None = None, progress: bool = True) -> Path:
+    """Execute the notebooks; stop at the first failure naming notebook and cell; returns run dir."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    get_config(profile, overrides)  # validate profile and overrides before starting anything
+    run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    out_dir = run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    books = list_notebooks(only)
+    for i, nb in enumerate(books, 1):
+        print(f"[{i}/{len(books)}] {nb.stem} (profile {profile}) ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(nb), str(out_dir / nb.name), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                parameters={"profile": profile, "run_dir": str(run_dir.resolve()), "overrides": dict(overrides or {})},
+                progress_bar=progress, report_mode=False,
+            )
+        except PapermillExecutionError as err:
+            raise RuntimeError(f"notebook {nb.stem} failed in cell {err.exec_count} ({err.ename}: {err.evalue}); "
+                               f"the executed notebook is {out_dir / nb.name}") from None
+        wall = time.perf_counter() - t0
+        card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1)})
+        print(f"    done in {wall:.0f} s", flush=True)
+    walls = [v for k, v in card.items() if k.startswith("pipeline.wall_s.") and k != "pipeline.wall_s.total"]
+    record(run_dir, {"pipeline.wall_s.total": round(sum(walls), 1),
+                     "pipeline.peak_rss_mb": round(_peak_child_rss_mb(), 1)})
+    md = write_markdown(run_dir)
+    print(f"scorecard: {run_dir / 'scorecard.json'} and {md}", file=sys.stderr)
+    return run_dir

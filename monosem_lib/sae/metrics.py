@@ -1,0 +1,144 @@
+"""How good is an SAE: reconstruction, sparsity, feature densities, and LM loss recovered.
+
+Densities are measured on a held-out set of n tokens. The paper's thresholds (dead = never fired
+on 100M examples; ultralow = density < 1e-6) cannot be resolved on ~1e5 tokens, so here:
+dead = never fired on the set; ultralow = fired, but density ≤ max(1e-6, 1/n) (on small sets:
+fired exactly once, the lowest non-zero density the set can show). dead + ultralow is then every
+feature whose density is at or below the set's resolution.
+
+loss_recovered = (L_zero − L_sae) / (L_zero − L_clean): a ratio of mean losses over the held-out
+windows' targets, with the MLP activations zero-ablated (L_zero), left alone (L_clean) or replaced
+by the SAE's reconstruction (L_sae); `_mean_ablation` uses the mean activation vector instead of 0.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from ..lm.evaluate import per_token_loss
+from ..lm.model import TinyLM
+from .model import SAE
+
+Hook = Callable[[torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def sae_stats(sae: SAE, acts: torch.Tensor, batch_size: int = 8192) -> dict:
+    """MSE, FVU, L0 and feature densities of `sae` on raw held-out activations [n, d_mlp]."""
+    n = len(acts)
+    if n == 0:
+        raise ValueError("sae_stats needs at least one held-out activation")
+    acts = acts.to(sae.W_enc.device)
+    mean = acts.mean(0)
+    sq_err = sq_tot = l0 = 0.0
+    fired = torch.zeros(sae.n_features, dtype=torch.long, device=acts.device)
+    for i in range(0, n, batch_size):
+        x = acts[i:i + batch_size].float()
+        f = sae.encode(x)
+        sq_err += (sae.decode(f) - x).pow(2).sum().item()
+        sq_tot += (x - mean).pow(2).sum().item()
+        on = f > 0
+        l0 += on.sum().item()
+        fired += on.sum(0)
+    return {"n_features": sae.n_features, "n_tokens": n, "l0": l0 / n, "mse": sq_err / acts.numel(),
+            "fvu": sq_err / max(sq_tot, 1e-30), **density_stats(fired, n)}
+
+
+def density_stats(counts: torch.Tensor, n_tokens: int) -> dict:
+    """Dead / ultralow / above-1% fractions from per-feature firing counts over n_tokens (see module doc).
+
+    Works on held-out counts (sae_stats) or on the trainer's counts (train_sae.train_densities).
+    """
+    density = counts.double().cpu() / max(n_tokens, 1)
+    low = max(1e-6, 1.0 / max(n_tokens, 1))
+    return {"dead_frac": (density == 0).float().mean().item(),
+            "ultralow_frac": ((density > 0) & (density <= low)).float().mean().item(),
+            "above_1pct_frac": (density > 0.01).float().mean().item(), "density": density}
+
+
+def sae_hook(sae: SAE) -> Hook:
+    """MLP hook that replaces the activations by the SAE's reconstruction."""
+    return lambda acts: sae(acts)
+
+
+def topk_hook(k: int) -> Hook:
+    """MLP hook that keeps each token's k largest neurons and zeroes the rest (the neuron baseline)."""
+    def hook(acts: torch.Tensor) -> torch.Tensor:
+        vals, idx = acts.topk(min(k, acts.shape[-1]), dim=-1)
+        return torch.zeros_like(acts).scatter_(-1, idx, vals)
+    return hook
+
+
+@torch.no_grad()
+def ablation_losses(lm: TinyLM, windows: torch.Tensor, mean_act: torch.Tensor | None = None) -> dict:
+    """Mean loss (nats/token) of the clean LM, with the MLP zero-ablated and, given mean_act, mean-ablated."""
+    out = {"clean": per_token_loss(lm, windows).mean().item(),
+           "zero": per_token_loss(lm, windows, mlp_hook=torch.zeros_like).mean().item()}
+    if mean_act is not None:
+        m = mean_act.to(next(lm.parameters()).device)
+        out["mean"] = per_token_loss(lm, windows, mlp_hook=lambda a: m.expand_as(a)).mean().item()
+    return out
+
+
+@torch.no_grad()
+def loss_recovered(lm: TinyLM, windows: torch.Tensor, hook: Hook, base: dict | None = None,
+                   mean_act: torch.Tensor | None = None) -> dict:
+    """LM loss with `hook` replacing the MLP activations, and the share of the ablated loss it recovers.
+
+    `base` (from ablation_losses) saves recomputing the clean and ablated losses for each SAE.
+    Returns {'loss', 'clean', 'zero', 'loss_recovered'} (+ 'mean', 'loss_recovered_mean_ablation').
+    """
+    base = base or ablation_losses(lm, windows, mean_act)
+    loss = per_token_loss(lm, windows, mlp_hook=hook).mean().item()
+    out = {**base, "loss": loss, "loss_recovered": _ratio(base["zero"], loss, base["clean"])}
+    if "mean" in base:
+        out["loss_recovered_mean_ablation"] = _ratio(base["mean"], loss, base["clean"])
+    return out
+
+
+def _ratio(ablated: float, replaced: float, clean: float) -> float:
+    gap = ablated - clean
+    return (ablated - replaced) / gap if abs(gap) > 1e-12 else float("nan")
+
+
+@torch.no_grad()
+def topk_neuron_baseline(lm: TinyLM, windows: torch.Tensor, acts: torch.Tensor, k: int,
+                         base: dict | None = None) -> dict:
+    """The neuron-basis control at equal sparsity: keep each token's k largest MLP neurons.
+
+    Returns {'k', 'l0' (neurons actually kept: ≤ k where fewer fire), 'fvu' on `acts', 'loss_recovered'}.
+    """
+    if k < 1:
+        raise ValueError(f"top-k neuron baseline needs k >= 1, got {k}")
+    mean, err, tot, l0 = acts.float().mean(0), 0.0, 0.0, 0.0
+    for i in range(0, len(acts), 16384):
+        x = acts[i:i + 16384].float()
+        kept = topk_hook(k)(x)
+        err += (kept - x).pow(2).sum().item()
+        tot += (x - mean).pow(2).sum().item()
+        l0 += (kept > 0).sum().item()
+    rec = loss_recovered(lm, windows, topk_hook(k), base)
+    return {"k": k, "l0": l0 / len(acts), "fvu": err / max(tot, 1e-30), "loss_recovered": rec["loss_recovered"]}
+
+
+def scorecard_entries(model_name: str, stats: dict, recovered: dict, acts_per_s: float | None = None,
+                      densities: dict | None = None) -> dict:
+    """The flat `sae.<model>.*` scorecard keys of DESIGN.md from sae_stats + loss_recovered results.
+
+    `densities` (density_stats of train_sae.train_densities) replaces the held-out dead/ultralow/
+    above-1% fractions, which are then kept as `heldout_*`: a held-out set of ~1e5 tokens from a few
+    hundred documents cannot tell a rare feature from a dead one.
+    """
+    p = f"sae.{model_name}."
+    keys = ("dead_frac", "ultralow_frac", "above_1pct_frac")
+    out = {p + k: stats[k] for k in ("n_features", "l0", "mse", "fvu") + keys}
+    if densities is not None:
+        out.update({p + "heldout_" + k: stats[k] for k in keys})
+        out.update({p + k: densities[k] for k in keys})
+    out[p + "loss_recovered"] = recovered["loss_recovered"]
+    if "loss_recovered_mean_ablation" in recovered:
+        out[p + "loss_recovered_mean_ablation"] = recovered["loss_recovered_mean_ablation"]
+    if acts_per_s is not None:
+        out[p + "acts_per_s"] = acts_per_s
+    return out

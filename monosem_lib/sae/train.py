@@ -1,0 +1,299 @@
+"""Train an SAE on MLP activations: Adam, batches read without replacement, resampling, checkpoints.
+
+Resampling (`SAEConfig.resample`): `paper` (PAPER.md, 'Neuron resampling'), `none`, `reinit`
+(dead features get a fresh random encoder/decoder row) or `2024` (the 2024 recipe, no resampling).
+The paper resamples at steps 25k/50k/75k/100k of 1M with a 12.5k-step window; runs here are
+~1,000x shorter, so the schedule is in fractions of the run: at `resample_at` (default 10/20/30/40%)
+features that have not fired during the last `resample_window` of the run (default 5%, i.e. half
+the interval, as in the paper) are resampled from a pool of `resample_pool` inputs.
+
+Exact resume: batch k is fixed by the data stream, the resampling draws by (seed, step), and
+weights, Adam moments and the fired-at table live in the checkpoint.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import checkpoints, load_checkpoint, save_checkpoint
+from ..config import SAEConfig
+from ..harvest.store import open_store
+from ..io import load_json, load_tensors, save_json, save_tensors
+from .model import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
+from .resampling import resample
+
+RESAMPLE = ("paper", "none", "reinit", "2024")
+SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
+MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
+COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
+
+PoolFn = Callable[[int, int], torch.Tensor]          # (n, seed) -> n random training rows (store.sample)
+
+
+def validate(cfg: SAEConfig) -> None:
+    """One-line errors for settings that cannot train."""
+    if cfg.resample not in RESAMPLE:
+        raise ValueError(f"sae.resample={cfg.resample!r} is not one of {', '.join(RESAMPLE)}")
+    if not (math.isfinite(cfg.l1_coeff) and 0 <= cfg.l1_coeff <= 1000):
+        raise ValueError(f"sae.l1_coeff={cfg.l1_coeff} must be between 0 and 1000 (typical: 0.1-1)")
+    if not (math.isfinite(cfg.lr) and 0 < cfg.lr <= 0.1):
+        raise ValueError(f"sae.lr={cfg.lr} must be in (0, 0.1] (typical: 1e-4-1e-3)")
+    if not 1 <= cfg.n_features <= 1 << 20:
+        raise ValueError(f"sae.n_features={cfg.n_features} must be between 1 and 1,048,576")
+    if cfg.batch_size < 1 or cfg.n_acts < cfg.batch_size:
+        raise ValueError(f"sae.n_acts={cfg.n_acts} must be at least one batch of sae.batch_size={cfg.batch_size}")
+    if not (0 < cfg.resample_window <= 1 and all(0 < a < 1 for a in cfg.resample_at)):
+        raise ValueError("sae.resample_at and sae.resample_window are fractions of the run, in (0, 1)")
+
+
+def schedule(cfg: SAEConfig) -> dict:
+    """Steps of the run, resampling steps, dead window and log interval, all from cfg."""
+    n_steps = cfg.n_acts // cfg.batch_size
+    window = max(1, round(cfg.resample_window * n_steps))
+    at = [] if cfg.resample in ("none", "2024") else sorted({round(a * n_steps) for a in cfg.resample_at})
+    return {"n_steps": n_steps, "resample_steps": [s for s in at if window <= s < n_steps], "window": window,
+            "log_every": max(1, n_steps // 250)}
+
+
+def lr_l1_at(step: int, n_steps: int, cfg: SAEConfig) -> tuple[float, float]:
+    """(lr, λ) at a step: constant (paper); 2024: λ warm-up over the first 5%, LR cool-down over the last 20%."""
+    if cfg.resample != "2024":
+        return cfg.lr, cfg.l1_coeff
+    warm, cool = max(1, round(0.05 * n_steps)), max(1, round(0.2 * n_steps))
+    lr = cfg.lr * min(1.0, (n_steps - step) / cool)
+    return lr, cfg.l1_coeff * min(1.0, (step + 1) / warm)
+
+
+def make_optimizer(sae: SAE, lr: float) -> torch.optim.Adam:
+    """Adam(0.9, 0.999), no weight decay; the fused kernel where the device has one (same maths)."""
+    fused = sae.W_enc.device.type in ("cpu", "cuda")
+    return torch.optim.Adam(sae.parameters(), lr=lr, betas=(0.9, 0.999), fused=fused)
+
+
+@torch.no_grad()
+def init_sae(d_mlp: int, cfg: SAEConfig, sample: torch.Tensor) -> SAE:
+    """A fresh SAE: input scale so that E‖x‖² = d_mlp (2024 recipe, or cfg.normalize), b_dec = geometric median."""
+    sae = SAE(d_mlp, cfg.n_features, "2024" if cfg.resample == "2024" else "paper", seed=cfg.seed).to(sample.device)
+    if sae.recipe == "2024" or cfg.normalize:
+        sae.scale.fill_((d_mlp / sample.pow(2).sum(1).mean().clamp_min(1e-12)).sqrt())
+    sae.b_dec.copy_(geometric_median(sample * sae.scale))
+    return sae
+
+
+def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: float, mode: str = "auto",
+               density: float = 1.0) -> dict:
+    """One Adam step on batch x (scaled space): gradients, decoder-gradient projection, step, renorm.
+
+    mode 'auto' takes the sparse path when the previous step's density was below SPARSE_BELOW;
+    'reference' is plain autograd. A non-finite loss skips the update and returns ok=False.
+    """
+    if mode == "reference":
+        opt.zero_grad(set_to_none=True)
+        loss, mse, f = sae_loss(sae, x, l1_coeff)
+        loss.backward()
+        active = f.detach() > 0
+        out = {"loss": loss.detach(), "mse": mse.detach(), "l0": active.sum(1).float().mean(),
+               "counts": active.sum(0), "density": 1.0}
+    else:
+        out = sae_grads(sae, x, l1_coeff, sparse=mode == "auto" and density < SPARSE_BELOW)
+    out["ok"] = math.isfinite(out["loss"].item())
+    if out["ok"]:
+        sae.project_decoder_grad()
+        if sae.recipe == "2024":
+            torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)
+        opt.step()
+        sae.normalize_decoder()
+    return out
+
+
+def _save_ckpt(folder: Path, step: int, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
+               fire_count: torch.Tensor, meta: dict) -> None:
+    """Weights, Adam state keyed by parameter name, and the fired-at table (see checkpoint.py)."""
+    save_checkpoint(folder, step, sae, opt, {**meta, "arch": vars(sae.arch)},
+                    extra={"last_fired": last_fired, "fire_count": fire_count})
+
+
+def _load_ckpt(folder: Path, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
+               fire_count: torch.Tensor) -> dict | None:
+    """Restore the newest checkpoint (refusing one of a differently shaped SAE); None if there is none."""
+    ckpts = checkpoints(folder)
+    if ckpts:
+        try:
+            arch = load_json(ckpts[-1].with_suffix(".json")).get("arch")
+        except (FileNotFoundError, ValueError):
+            arch = None  # damaged: load_checkpoint below says which file and what to do
+        if arch is not None and arch != vars(sae.arch):
+            raise ValueError(f"{folder} holds a checkpoint of another SAE ({arch}); delete it or use another")
+    restored = load_checkpoint(folder, sae, opt, device=str(last_fired.device))
+    if restored is None:
+        return None
+    meta, extra = restored
+    last_fired.copy_(extra["last_fired"])
+    fire_count.copy_(extra["fire_count"])
+    return meta
+
+
+def _stream(batches: Iterable[torch.Tensor] | Callable[[int], Iterable[torch.Tensor]], start: int
+            ) -> Iterator[torch.Tensor]:
+    """The data from batch `start` on: a callable is given `start` (store.iter_batches(start_batch=...)),
+    an iterable is skipped ahead."""
+    if callable(batches):
+        return iter(batches(start))
+    return itertools.islice(iter(batches), start, None)
+
+
+def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_sample: torch.Tensor,
+              pool_fn: PoolFn | None = None, mode: str = "auto", ckpt_every: int | None = None,
+              stop_after: int | None = None, desc: str = "SAE",
+              on_step: Callable[[int], None] | None = None) -> tuple[SAE, dict]:
+    """Train (or resume, or load if finished) one SAE into `folder`; returns (sae, history).
+
+    batches: float32 [B, d_mlp] raw activations, an iterable or a callable start_batch -> iterable.
+    init_sample: rows for b_dec's geometric median (and the 2024 scale). pool_fn(n, seed): random rows
+    for resampling; without it the pool is the batches just before each resampling step.
+    mode: 'auto' (sparse path once L0 is small), 'dense' (same manual gradients, dense matmuls) or
+    'reference' (plain autograd; the benchmark's baseline). `stop_after` stops as if killed (tests).
+    `on_step(k)` is called after each step (progress from a worker process; the bar is then off).
+    """
+    validate(cfg)
+    if mode not in ("auto", "dense", "reference"):
+        raise ValueError(f"mode={mode!r} must be 'auto', 'dense' or 'reference'")
+    folder = Path(folder)
+    if (folder / "history.json").exists():
+        return load_sae(folder, str(init_sample.device)), load_json(folder / "history.json")
+    sched = schedule(cfg)
+    n_steps, window = sched["n_steps"], sched["window"]
+    ckpt_every = ckpt_every or max(100, n_steps // 4)
+    sae = init_sae(d_mlp, cfg, init_sample)
+    opt = make_optimizer(sae, cfg.lr)
+    last_fired = torch.full((cfg.n_features,), -1, dtype=torch.long, device=init_sample.device)
+    fire_count = torch.zeros(cfg.n_features, dtype=torch.long, device=init_sample.device)
+    count_from = n_steps - max(1, round(COUNT_LAST * n_steps))    # firings counted over the last quarter
+    hist = {"step": [], "loss": [], "mse": [], "l0": [], "dead": [], "lr": [], "l1_coeff": [], "resample": [],
+            "train_s": 0.0, "n_steps": n_steps, "window": window, "resample_steps": sched["resample_steps"]}
+    meta = _load_ckpt(folder, sae, opt, last_fired, fire_count) or {"step": -1, "history": hist, "density": 1.0}
+    start, hist, density = meta["step"] + 1, meta["history"], meta["density"]
+    pool_rows = min(cfg.resample_pool, n_steps * cfg.batch_size)
+    pool_steps = -(-pool_rows // cfg.batch_size)   # without pool_fn: the batches of the steps s-pool_steps+1 .. s
+    pending = [s for s in sched["resample_steps"] if s >= start]
+    in_pool = lambda k: pool_fn is None and any(0 <= s - k < pool_steps for s in pending)  # noqa: E731
+    replay = next((k for k in range(max(0, start - pool_steps), start) if in_pool(k)), start)
+    data = _stream(batches, replay)                 # on resume, re-read the pool batches seen before the stop
+    pool_batches = [next(data).to(init_sample.device, torch.float32) * sae.scale for _ in range(replay, start)]
+    acc = torch.zeros(3, dtype=torch.float64)     # loss, mse, l0 summed since the last log line
+    n_acc, t0, last_ok = 0, time.perf_counter(), (checkpoints(folder)[-1].name if checkpoints(folder) else None)
+    bar = tqdm(range(start, n_steps), desc=desc, initial=start, total=n_steps, mininterval=1.0,
+               disable=on_step is not None)
+    for step in bar:
+        x = next(data, None)
+        if x is None:
+            raise ValueError(f"the activation stream ended at batch {step} but sae.n_acts={cfg.n_acts:,} needs "
+                             f"{n_steps} batches of {cfg.batch_size}; harvest more rows or lower sae.n_acts")
+        x = x.to(init_sample.device, torch.float32) * sae.scale
+        if in_pool(step):
+            pool_batches.append(x.clone())
+        lr, l1 = lr_l1_at(step, n_steps, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        out = train_step(sae, opt, x, l1, mode, density)
+        density = out["density"]
+        if not out["ok"]:
+            bar.close()
+            kept = f"the last good checkpoint {last_ok} is kept" if last_ok else "no checkpoint was written yet"
+            raise FloatingPointError(f"SAE loss became {out['loss'].item()} at step {step}; {kept}; "
+                                     f"lower sae.lr (now {cfg.lr}) or sae.l1_coeff (now {cfg.l1_coeff})")
+        last_fired[out["counts"] > 0] = step
+        if step >= count_from:
+            fire_count += out["counts"]
+        acc += torch.stack([out["loss"], out["mse"], out["l0"]]).double()
+        n_acc += 1
+        if step in sched["resample_steps"]:
+            dead = (step - last_fired) >= window
+            pool = (pool_fn(pool_rows, cfg.seed * 1_000_003 + step).to(x.device) * sae.scale if pool_fn is not None
+                    else torch.cat(pool_batches)[-pool_rows:])
+            n = resample(sae, opt, dead, pool, l1, cfg.resample, seed=cfg.seed * 1_000_003 + step)
+            last_fired[dead] = step
+            pool_batches = []
+            hist["resample"].append({"step": step, "n_resampled": n})
+        if (step + 1) % sched["log_every"] == 0 or step == n_steps - 1:
+            loss_m, mse_m, l0_m = (acc / n_acc).tolist()
+            n_dead = int(((step - last_fired) >= min(window, step + 1)).sum())
+            for key, val in zip(("step", "loss", "mse", "l0", "dead", "lr", "l1_coeff"),
+                                (step, loss_m, mse_m, l0_m, n_dead, lr, l1)):
+                hist[key].append(round(val, 6) if isinstance(val, float) else val)
+            acc.zero_()
+            n_acc = 0
+            bar.set_postfix(loss=f"{loss_m:.4g}", L0=f"{l0_m:.1f}", dead=n_dead, refresh=False)
+        if (step + 1) % ckpt_every == 0 or step == n_steps - 1 or step == stop_after:
+            hist["train_s"] += time.perf_counter() - t0
+            if not all(torch.isfinite(p).all() for p in sae.parameters()):
+                bar.close()
+                raise FloatingPointError(f"SAE weights became non-finite at step {step}; the last good checkpoint "
+                                         f"{last_ok} is kept; lower sae.lr (now {cfg.lr})")
+            _save_ckpt(folder, step, sae, opt, last_fired, fire_count, {"history": hist, "density": density})
+            last_ok, t0 = checkpoints(folder)[-1].name, time.perf_counter()
+        if on_step is not None:
+            on_step(step)
+        if step == stop_after:
+            bar.close()
+            return sae, hist
+    bar.close()
+    hist["acts_per_s"] = n_steps * cfg.batch_size / max(hist["train_s"], 1e-9)
+    hist["count_acts"] = (n_steps - count_from) * cfg.batch_size
+    save_tensors(folder / "feature_counts.safetensors", {"counts": fire_count})
+    save_sae(sae.eval(), folder, extra={"train": vars(cfg)})
+    save_json(folder / "history.json", hist)
+    return sae, hist
+
+
+def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
+    """(firings per feature, activations seen) over the last quarter of a finished run: densities at a
+    resolution of ~1/(0.25 n_acts), far finer than a held-out set can give."""
+    folder = Path(folder)
+    counts = load_tensors(folder / "feature_counts.safetensors")["counts"]
+    return counts, load_json(folder / "history.json")["count_acts"]
+
+
+def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
+                       **kwargs) -> tuple[SAE, dict]:
+    """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts."""
+    epochs = -(-cfg.n_acts // max(1, store.n_rows))
+    sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
+    return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
+                                                              device=device, start_batch=start),
+                     store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
+                     **kwargs)
+
+
+def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
+               on_step: Callable[[int], None] | None = None) -> dict:
+    """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
+    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
+                              on_step=on_step)[1]
+
+
+def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,
+               device: str = "cpu", parallel: bool | None = None) -> dict[str, dict]:
+    """Train SAEs {folder name: (LM name, cfg)} into run_dir/sae/<folder name>; returns their histories.
+
+    On a multi-core CPU the jobs run in processes of one thread, `max_procs` at a time (default: one
+    per core): two 1-thread processes train ~2x more activations per second than one on 2 threads.
+    A finished SAE is only reloaded; an interrupted one resumes from its checkpoint.
+    """
+    from ..parallel import default_parallel, run_in_processes
+
+    run_dir = Path(run_dir)
+    for model, _ in jobs.values():           # a missing or incomplete store: fail here, naming notebook 02
+        open_store(run_dir, model)
+    kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
+                     "device": device} for name, (model, cfg) in jobs.items()}
+    steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}
+    if parallel is None:             # tiny jobs (smoke): starting a process costs more than the job itself
+        parallel = default_parallel(len(jobs)) and min(c.n_acts * c.n_features for _, c in jobs.values()) >= MIN_SPAWN_WORK
+    return run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)

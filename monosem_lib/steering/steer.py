@@ -1,0 +1,299 @@
+"""Causal checks of SAE features (PAPER.md, "Causal checks"): ablation and pinned sampling.
+
+Both act through the LM's one MLP hook and keep the SAE's reconstruction error, so that only
+feature i changes:  x ← x + (v − f_i(x))·d_i,  with d_i = W_dec[i] in raw activation units.
+v = 0 is the paper's ablation (x ← x − f_i(x)·d_i); v = k × max_i is pinned sampling.
+The category share of generated text uses the per-token detectors of `monosem_lib.interpret.proxies`
+(the same ones notebook 04 correlates features with).
+"""
+from __future__ import annotations
+
+import html
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from ..lm.model import MlpHook, TinyLM
+from ..sae.model import SAE
+from ..text.tokenizer import encode, token_strings
+
+# ---------------------------------------------------------------- validation (one-line errors)
+
+def check_feature(sae: SAE, feature: int) -> int:
+    """The feature index, or a one-line error when it is not one of the SAE's features."""
+    if isinstance(feature, bool) or not isinstance(feature, (int, np.integer)) or not 0 <= feature < sae.n_features:
+        raise ValueError(f"unknown feature {feature!r}: the SAE has features 0..{sae.n_features - 1}")
+    return int(feature)
+
+
+def check_strength(strength: float) -> float:
+    """A finite float, or a one-line error (NaN/inf would poison every logit)."""
+    try:
+        value = float(strength)
+    except (TypeError, ValueError):
+        raise ValueError(f"strength must be a number, got {strength!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"strength must be finite, got {strength!r}")
+    return value
+
+
+def check_prompt(tok: Tokenizer, prompt: str, n_ctx: int) -> torch.Tensor:
+    """Prompt text -> token ids [T], refusing an empty prompt or one longer than the LM's context."""
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError("prompt is empty; give at least one character of text, e.g. 'The '")
+    ids = encode(tok, prompt)
+    if len(ids) > n_ctx:
+        raise ValueError(f"prompt is {len(ids)} tokens, longer than the LM's context of {n_ctx}; shorten it")
+    return ids
+
+
+def check_category(category: str, known: Sequence[str]) -> str:
+    """The category name, or a one-line error listing the known ones."""
+    if category not in known:
+        raise ValueError(f"unknown category {category!r}; known categories: {', '.join(known)}")
+    return category
+
+
+# ---------------------------------------------------------------- hooks
+
+def decoder_direction(sae: SAE, feature: int) -> torch.Tensor:
+    """d_i in raw MLP-activation units: decode(f + e_i) − decode(f) = W_dec[i] / scale."""
+    return sae.W_dec[check_feature(sae, feature)] / sae.scale
+
+
+def feature_activation(sae: SAE, x: torch.Tensor, feature: int) -> torch.Tensor:
+    """f_i(x) [..., 1] alone: one row of W_enc instead of the whole encoder (= sae.encode(x)[..., i:i+1])."""
+    i = check_feature(sae, feature)
+    x = x * sae.scale
+    if sae.recipe == "paper":
+        x = x - sae.b_dec
+    return torch.relu(x @ sae.W_enc[i] + sae.b_enc[i])[..., None]
+
+
+def clamp_hook(sae: SAE, feature: int, value: float | None) -> MlpHook:
+    """MLP hook that sets feature i to `value` at every token, keeping the reconstruction error:
+    x ← x − x̂ + decode(f with f_i := value) = x + (value − f_i(x))·d_i. `value=None` keeps f_i (a no-op)."""
+    i = check_feature(sae, feature)
+    v = None if value is None else check_strength(value)
+    d_i = decoder_direction(sae, i)
+
+    def hook(x: torch.Tensor) -> torch.Tensor:
+        f_i = feature_activation(sae, x, i)
+        return x + ((f_i if v is None else v) - f_i) * d_i
+    return hook
+
+
+def ablate_hook(sae: SAE, feature: int) -> MlpHook:
+    """The paper's ablation: x ← x − f_i(x)·d_i (clamping to 0)."""
+    return clamp_hook(sae, feature, 0.0)
+
+
+# ---------------------------------------------------------------- per-feature statistics
+
+@torch.no_grad()
+def feature_summary(sae: SAE, acts: torch.Tensor, indicators: np.ndarray, chunk: int = 8192) -> dict:
+    """One pass over rows `acts`: each feature's maximum activation and its row, and the Pearson
+    correlation [n_categories, n_features] of its activation with 0/1 per-row indicators [n, C]."""
+    y = torch.as_tensor(np.asarray(indicators, dtype=np.float32))
+    if y.dim() != 2 or len(y) != len(acts):
+        raise ValueError(f"indicators must be [n_rows={len(acts)}, n_categories], got shape {tuple(y.shape)}")
+    n, m = len(acts), sae.n_features
+    best, where = torch.zeros(m), torch.zeros(m, dtype=torch.long)
+    s_f, s_ff = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
+    s_fy = torch.zeros(y.shape[1], m, dtype=torch.float64)
+    for s in tqdm(range(0, n, chunk), desc="features", leave=False):
+        f = sae.encode(acts[s:s + chunk])
+        v, r = f.max(0)
+        better = v > best
+        best[better], where[better] = v[better], r[better] + s
+        s_f += f.sum(0).double()
+        s_ff += f.pow(2).sum(0).double()
+        s_fy += (y[s:s + chunk].T @ f).double()
+    m_f, m_y = s_f / n, y.double().mean(0)
+    cov = s_fy / n - m_y[:, None] * m_f[None]
+    sd = (s_ff / n - m_f ** 2).clamp_min(0).sqrt()[None] * (m_y * (1 - m_y)).sqrt()[:, None]
+    corr = torch.where(sd > 0, cov / sd.clamp_min(1e-12), torch.zeros_like(cov)).float()
+    return {"max": best, "argmax": where, "corr": corr}
+
+
+# ---------------------------------------------------------------- ablation effect per token
+
+@torch.no_grad()
+def loglik_change(lm: TinyLM, tokens: torch.Tensor, hook: MlpHook) -> torch.Tensor:
+    """Δ log p(token t | tokens < t) [T−1] under `hook` minus the clean model (for tokens 1..T−1)."""
+    if tokens.dim() != 1 or len(tokens) < 2:
+        raise ValueError("loglik_change needs a 1-d sequence of at least 2 tokens")
+    lp = lambda h: F.log_softmax(lm(tokens[None], mlp_hook=h)[0, :-1], -1).gather(1, tokens[1:, None])[:, 0]  # noqa: E731
+    return lp(hook) - lp(None)
+
+
+def effect_html(tok: Tokenizer, tokens: torch.Tensor, delta: torch.Tensor, acts: torch.Tensor | None = None,
+                scale: float | None = None) -> str:
+    """Tokens as HTML (escaped) on a colour scale: blue where ablating the feature lowered the
+    log-likelihood of that token (the feature helped predict it), red where it raised it (it hurt).
+    `acts` (the feature's activation at each token) goes into underline weight and hover text."""
+    strings = token_strings(tok)
+    delta = delta.detach().cpu().float().numpy()
+    scale = scale or float(np.abs(delta).max()) or 1.0
+    spans = [f'<span title="first token (no prediction)">{html.escape(_visible(strings[int(tokens[0])]))}</span>']
+    for t in range(1, len(tokens)):
+        d = float(delta[t - 1])
+        a = min(abs(d) / scale, 1.0)
+        rgb = "33,102,172" if d < 0 else "178,24,43"
+        title = f"Δ log p = {d:+.3f}" + (f"; feature act at previous token {float(acts[t - 1]):.2f}" if acts is not None else "")
+        under = ("border-bottom:2px solid #444;" if acts is not None and float(acts[t - 1]) > 0 else "")
+        spans.append(f'<span style="background:rgba({rgb},{a:.2f});{under}" title="{html.escape(title)}">'
+                     f"{html.escape(_visible(strings[int(tokens[t])]))}</span>")
+    return ('<div style="font-family:monospace;line-height:1.9;white-space:pre-wrap">' + "".join(spans) + "</div>"
+            '<div style="font-size:smaller">blue: ablation lowers log p (feature helped) · red: raises it (hurt) · '
+            "underlined: token predicted from a position where the feature was active</div>")
+
+
+def _visible(s: str) -> str:
+    return s.replace("\n", "⏎\n").replace("\t", "⇥")
+
+
+# ---------------------------------------------------------------- sampling
+
+@torch.no_grad()
+def sample_batch(lm: TinyLM, prompt: torch.Tensor, n_samples: int, n_new: int, temperature: float = 1.0,
+                 top_k: int | None = 40, seed: int = 0, mlp_hook: MlpHook | None = None) -> torch.Tensor:
+    """`n_samples` continuations [n_samples, n_new] of one prompt [T], sampled side by side (one
+    forward pass per new token for the whole batch; the window slides past n_ctx)."""
+    gen = torch.Generator(device=prompt.device).manual_seed(seed)
+    seq = prompt[None].repeat(n_samples, 1)
+    for _ in range(n_new):
+        logits = lm(seq[:, -lm.cfg.n_ctx:], mlp_hook=mlp_hook)[:, -1] / max(temperature, 1e-6)
+        if top_k is not None:
+            kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        seq = torch.cat([seq, torch.multinomial(F.softmax(logits, -1), 1, generator=gen)], 1)
+    return seq[:, len(prompt):]
+
+
+def sample_prompts(lm: TinyLM, tok: Tokenizer, prompts: Sequence[str], n_samples: int, n_new: int,
+                   mlp_hook: MlpHook | None = None, seed: int = 0, **kw) -> list[torch.Tensor]:
+    """One [n_samples, n_new] block of continuations per prompt (validated), same seeds for any hook."""
+    return [sample_batch(lm, check_prompt(tok, p, lm.cfg.n_ctx), n_samples, n_new, seed=seed + j, mlp_hook=mlp_hook, **kw)
+            for j, p in enumerate(prompts)]
+
+
+def category_share(samples: list[torch.Tensor], category: str, tok: Tokenizer) -> float:
+    """Share of generated tokens that the category's detector accepts: `proxies.category_share`, the
+    detector notebook 04 correlates features with, each generated continuation read as its own text."""
+    from ..interpret.proxies import category_share as share
+    return share(category, torch.cat([s.reshape(-1, s.shape[-1]) for s in samples]), tok)
+
+
+def distinct_ratio(samples: list[torch.Tensor]) -> float:
+    """Mean over samples of (distinct tokens / tokens): ~1 for varied text, 1/n_new for one repeated token."""
+    rows = [r for s in samples for r in s]
+    return float(np.mean([len(set(r.tolist())) / len(r) for r in rows]))
+
+
+@torch.no_grad()
+def next_token_kl(lm: TinyLM, windows: torch.Tensor, hook: MlpHook) -> float:
+    """Mean KL(clean ‖ steered) of the next-token distributions over every position of `windows` [B, T]."""
+    p = F.log_softmax(lm(windows), -1)
+    q = F.log_softmax(lm(windows, mlp_hook=hook), -1)
+    return float((p.exp() * (p - q)).sum(-1).mean())
+
+
+def dose_response(lm: TinyLM, tok: Tokenizer, sae: SAE, feature: int, max_act: float, ks: Sequence[float],
+                  category: str, prompts: Sequence[str], windows: torch.Tensor, n_samples: int = 4,
+                  n_new: int = 24, seed: int = 0) -> list[dict]:
+    """For each k: KL from the clean model, the category share and distinct ratio of samples pinned at k·max."""
+    rows = []
+    for k in tqdm(ks, desc=f"dose-response f{feature}", leave=False):
+        hook = clamp_hook(sae, feature, k * max_act)
+        samples = sample_prompts(lm, tok, prompts, n_samples, n_new, hook, seed)
+        rows.append({"k": float(k), "kl": next_token_kl(lm, windows, hook),
+                     "share": category_share(samples, category, tok), "distinct": distinct_ratio(samples),
+                     "samples": samples})
+    return rows
+
+
+# ---------------------------------------------------------------- category features and the share table
+
+def heldout_indicators(split, token_index: np.ndarray, tok: Tokenizer, categories: Sequence[str]) -> np.ndarray:
+    """[n_rows, C] 0/1: does `proxies.detect_split` accept each held-out row's token, per category."""
+    from ..interpret.proxies import detect_split
+    return np.stack([detect_split(c, split, tok)[token_index] for c in categories], 1)
+
+
+def category_table(lm: TinyLM, tok: Tokenizer, sae: SAE, features: dict[str, int], max_act: torch.Tensor,
+                   k: float, prompts: Sequence[str], n_samples: int = 4, n_new: int = 24, seed: int = 0) -> list[dict]:
+    """Per category: its feature, the detector's share of unsteered and of pinned (k × max) samples,
+    and the steered samples' distinct-token ratio. The unsteered samples are shared by all categories."""
+    k = check_strength(k)
+    base = sample_prompts(lm, tok, prompts, n_samples, n_new, None, seed)
+    rows = []
+    for cat, i in tqdm(features.items(), desc="steering", leave=False):
+        steered = sample_prompts(lm, tok, prompts, n_samples, n_new, clamp_hook(sae, i, k * float(max_act[i])), seed)
+        rows.append({"category": cat, "feature": int(i), "share_base": category_share(base, cat, tok),
+                     "share_steered": category_share(steered, cat, tok), "distinct": distinct_ratio(steered),
+                     "samples": steered})
+    return rows
+
+
+# ---------------------------------------------------------------- one steering demo (widget and static)
+
+def steer_demo_html(lm: TinyLM, tok: Tokenizer, sae: SAE, feature: int, value: float, prompt: str,
+                    n_samples: int = 3, n_new: int = 24, seed: int = 0) -> str:
+    """HTML table: continuations of `prompt` without and with feature i pinned to `value` (escaped)."""
+    from ..text.tokenizer import decode
+    ids = check_prompt(tok, prompt, lm.cfg.n_ctx)
+    hook = clamp_hook(sae, feature, value)
+    runs = [(label, sample_batch(lm, ids, n_samples, n_new, seed=seed, mlp_hook=h))
+            for label, h in (("unsteered", None), (f"feature {feature} = {value:.3g}", hook))]
+    cell = lambda s: f'<td style="font-family:monospace;white-space:pre-wrap">{html.escape(s)}</td>'  # noqa: E731
+    body = "".join(f"<tr><th>{html.escape(label)}</th>{cell(prompt + '│' + decode(tok, row))}</tr>"
+                   for label, rows in runs for row in rows)
+    return f'<table style="text-align:left">{body}</table>'
+
+
+def resolve_feature(choice: str | int, features: dict[str, int], sae: SAE) -> int:
+    """A category name (-> its feature) or a feature number (also as text) -> feature index."""
+    if isinstance(choice, str) and choice.strip().lstrip("-").isdigit():
+        choice = int(choice.strip())
+    if isinstance(choice, str):
+        return features[check_category(choice.strip().lower(), list(features))]
+    return check_feature(sae, choice)
+
+
+def has_widget_frontend() -> bool:
+    """Best guess that a live frontend will render widgets (JupyterLab/Notebook, VS Code, Colab);
+    papermill and nbval start kernels without these markers, so they get the static rendering."""
+    import os
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return any(k in os.environ for k in ("JPY_SESSION_NAME", "VSCODE_PID", "COLAB_RELEASE_TAG"))
+
+
+def steering_panel(render: Callable[[str, float, str], str], choices: Sequence[str], k: float, prompt: str):
+    """ipywidgets panel: feature (category or number), strength k, prompt -> `render(choice, k, prompt)` HTML.
+    Bad input shows its one-line error in the panel instead of raising."""
+    import ipywidgets as w
+    from IPython.display import HTML, display
+    pick = w.Combobox(value=choices[0], options=list(choices), description="feature", ensure_option=False)
+    strength = w.FloatSlider(value=k, min=0.0, max=30.0, step=0.5, description="k × max")
+    text = w.Text(value=prompt, description="prompt")
+    go, out = w.Button(description="sample"), w.Output()
+
+    def run(_=None):
+        out.clear_output()
+        with out:
+            try:
+                display(HTML(render(pick.value, strength.value, text.value)))
+            except ValueError as err:
+                print(f"error: {err}")
+    go.on_click(run)
+    run()
+    return w.VBox([w.HBox([pick, strength]), w.HBox([text, go]), out])

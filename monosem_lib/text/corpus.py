@@ -1,0 +1,101 @@
+"""The text the LM learns from: the embedded mini-pile in data/, or a user's folder of files.
+
+Every document carries one category label (`english`, `python`, `html`, `arabic`, `hebrew`,
+`base64`, `dna`, ...): later notebooks colour histograms and score proxies with it.
+"""
+from __future__ import annotations
+
+import json
+import lzma
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import DataConfig
+
+DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+EMBEDDED_CORPUS = DATA_DIR / "corpus" / "minipile.jsonl.xz"
+
+
+@dataclass
+class Document:
+    id: int
+    category: str
+    text: str
+
+
+def load_corpus(cfg: DataConfig) -> list[Document]:
+    """Load the configured corpus (embedded unless `cfg.corpus_dir`), capped at `cfg.max_chars`."""
+    docs = read_folder(Path(cfg.corpus_dir)) if cfg.corpus_dir else read_embedded()
+    if cfg.max_chars is not None:
+        docs = _cap_chars(docs, cfg.max_chars)
+    return docs
+
+
+def read_embedded(path: Path = EMBEDDED_CORPUS) -> list[Document]:
+    """Read the shipped xz-compressed JSON-lines corpus (already shuffled by the build script)."""
+    if not path.exists():
+        raise FileNotFoundError(f"embedded corpus {path} is missing; restore it with `git checkout -- data/`")
+    with lzma.open(path, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
+    return [Document(int(r["id"]), r["category"], r["text"]) for r in rows]
+
+
+def read_folder(folder: Path) -> list[Document]:
+    """Read a folder of .txt (one document each; category = sub-folder name) and .jsonl files.
+
+    A .jsonl line is {"text": ..., "category": ...} (category optional, default "other").
+    """
+    if not folder.is_dir():
+        raise FileNotFoundError(f"corpus folder {folder} does not exist; pass an existing folder of .txt/.jsonl files")
+    files = sorted(p for p in folder.rglob("*") if p.suffix in (".txt", ".jsonl") and p.is_file())
+    docs: list[Document] = []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise ValueError(f"corpus file {path} is not valid UTF-8 (byte {err.start}); convert it to UTF-8 or remove it") from None
+        if path.suffix == ".txt":
+            category = path.parent.name.lower() if path.parent != folder else "other"
+            if text.strip():
+                docs.append(Document(len(docs), category, text))
+            continue
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                docs.append(Document(len(docs), str(row.get("category", "other")).lower(), str(row["text"])))
+            except (json.JSONDecodeError, KeyError, AttributeError):
+                raise ValueError(f"corpus file {path} line {lineno} is not a JSON object with a \"text\" field") from None
+    if not docs:
+        raise ValueError(f"corpus folder {folder} has no non-empty .txt or .jsonl documents")
+    random.Random(0).shuffle(docs)  # so a max_chars cap keeps a mix of the files
+    return docs
+
+
+def _cap_chars(docs: list[Document], max_chars: int) -> list[Document]:
+    """The first documents (in shuffled order) up to `max_chars` characters."""
+    out, total = [], 0
+    for doc in docs:
+        if total >= max_chars:
+            break
+        out.append(doc)
+        total += len(doc.text)
+    return out
+
+
+def split_documents(docs: list[Document], val_frac: float, seed: int) -> tuple[list[Document], list[Document]]:
+    """Split by whole documents so no validation text leaks into training."""
+    if not 0 < val_frac < 1:
+        raise ValueError(f"data.val_frac must be between 0 and 1, got {val_frac}")
+    order = list(range(len(docs)))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(len(docs) * val_frac))
+    val_ids = set(order[:n_val])
+    return [d for i, d in enumerate(docs) if i not in val_ids], [d for i, d in enumerate(docs) if i in val_ids]
+
+
+def categories(docs: list[Document]) -> list[str]:
+    """Sorted category names present in `docs`."""
+    return sorted({d.category for d in docs})
