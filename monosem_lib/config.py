@@ -18,7 +18,7 @@ class DataConfig:
     """Which corpus, how much of it, and how documents split into train/val."""
     corpus_dir: str | None = None     # None = the embedded mini-pile in data/
     max_chars: int | None = None      # cap on corpus characters (None = all)
-    val_frac: float = 0.05            # share of documents held out for validation
+    val_frac: float = 0.15            # share of each category's documents held out (stratified split)
     seed: int = 0
 
 
@@ -59,7 +59,7 @@ class LMTrainConfig:
 class HarvestConfig:
     """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
     n_rows: int = 800_000             # training rows per model: enough for the longest SAE run, read once
-    heldout_rows: int = 100_000       # evaluation rows, drawn from the validation split only
+    heldout_rows: int = 250_000       # evaluation rows from the validation split only: >= 2,000 of each rare category
     positions_per_context: int = 64   # sampled positions per n_ctx window (paper: 250 of each context)
     shard_rows: int = 65_536          # rows per shard file
     dtype: str = "float16"            # or "float32"
@@ -87,6 +87,9 @@ class SAEConfig:
     ablation_n_acts: int = 150_000
     ablation_lr: float = 4e-3         # 4x lr: a stress test in which features die within a short run (at lr they barely do)
     eval_tokens: int = 32_768         # held-out LM tokens for loss recovered (and held-out rows for sweep/ablation SAEs)
+    alt_recipe: str = "2024"          # the recipe that is not the main one, trained on A and B beside it (`alt.<recipe>.*`)
+    alt_l1_coeff: float = 0.015       # its lambda (the 2024 penalty weighs f_i by |W_dec,i|: another scale)
+    controls: bool = True             # also train the SAE-seed control (A_seed1) and the random-LM control
 
 
 @dataclass

@@ -58,6 +58,19 @@ def category_entropy(counts: np.ndarray) -> np.ndarray:
     return np.where(total[..., 0] > 0, h, np.nan)
 
 
+def spans_categories(counts: np.ndarray, min_frac: float = 0.1, n: int = 2) -> np.ndarray:
+    """Bool per row of category counts [units, C]: at least `n` categories each hold >= `min_frac` of the row.
+
+    Applied to each neuron's top activations: a neuron for which this holds responds most strongly to
+    several unrelated kinds of text (polysemantic by the corpus's coarse lens).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum(-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(total > 0, counts / total, 0.0)
+    return (frac >= min_frac).sum(-1) >= n
+
+
 def distinct_counts(ids: np.ndarray) -> np.ndarray:
     """Number of different values in each row of ids [n, k] (e.g. token ids among a neuron's top activations)."""
     ids = np.sort(np.asarray(ids), axis=-1)

@@ -8,7 +8,9 @@ Two kinds, as in the paper's "Detailed features":
 
 Detector rules (honest heuristics, char-level on the decoded text, then a token is accepted when any of
 its bytes lies in an accepted character):
-- arabic / hebrew / cjk: Unicode script ranges. A character split over two byte tokens decodes whole, so
+- arabic / hebrew / cyrillic / greek / devanagari / thai / georgian / armenian / korean (Hangul) / cjk:
+  Unicode script ranges. chinese: Han characters on a line without kana or Hangul; japanese: kana, and
+  Han characters on a line with kana. A character split over two byte tokens decodes whole, so
   both halves count; a lone lead byte cut off at the end of a window is judged by its value (0xD8–0xDB
   Arabic, 0xD6–0xD7 Hebrew, 0xE3–0xED CJK/Hangul) and a lone continuation byte (0x80–0xBF) at the start
   of a window takes the script of the next whole character.
@@ -19,7 +21,11 @@ its bytes lies in an accepted character):
   between tags is not html by this rule.
 - python: a code-like line (keywords such as `def`, `import`, `return`, `if …:`, assignments, calls,
   `self.`, comments), plus indented lines next to one (block context). English in docstrings can pass.
-- numbers: a token with a digit that is not inside a base64 run.
+- numbers: a token with a digit that is not inside a base64 run (nor a hex run).
+- hex: a run of >= 16 hex digits, or of >= 4 space-separated groups of 2-8 hex digits, with a digit and
+  a letter a-f (hash lists, hex dumps).
+- Categories without a detector (c, javascript, css, sql, xml, or a user's own) fall back on the label
+  of the token's document (`category_mask`).
 - english: letters in a line with at least two common English function words, not python/html/base64.
 """
 from __future__ import annotations
@@ -33,15 +39,30 @@ from tokenizers import Tokenizer
 from ..text.splits import TokenSplit, load_split
 from ..text.tokenizer import EOT, bytes_to_unicode
 
-CATEGORIES = ("english", "python", "html", "arabic", "hebrew", "base64", "dna", "numbers", "cjk")
+# categories with a per-token detector (the others are judged by their document's label)
+CATEGORIES = ("english", "python", "html", "arabic", "hebrew", "base64", "dna", "numbers", "cjk", "chinese",
+              "japanese", "korean", "cyrillic", "greek", "devanagari", "thai", "georgian", "armenian", "hex")
+_HAN = [(0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF),
+        (0x20000, 0x2FA1F)]
+_KANA = [(0x3040, 0x30FF), (0x31F0, 0x31FF)]
+_HANGUL = [(0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF)]
 
 _SCRIPTS = {
     "arabic": [(0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)],
     "hebrew": [(0x0590, 0x05FF), (0xFB1D, 0xFB4F)],
     "cjk": [(0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3040, 0x30FF), (0x3100, 0x318F),
             (0x31F0, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F)],
+    "korean": _HANGUL,
+    "cyrillic": [(0x0400, 0x052F)],
+    "greek": [(0x0370, 0x03FF), (0x1F00, 0x1FFF)],
+    "devanagari": [(0x0900, 0x097F)],
+    "thai": [(0x0E00, 0x0E7F)],
+    "georgian": [(0x10A0, 0x10FF), (0x1C90, 0x1CBF), (0x2D00, 0x2D2F)],
+    "armenian": [(0x0530, 0x058F), (0xFB13, 0xFB17)],
 }
-_LEAD_BYTES = {"arabic": (0xD8, 0xDB), "hebrew": (0xD6, 0xD7), "cjk": (0xE3, 0xED)}
+# lead bytes of a character cut off at a window's end (only where no other detected script shares them)
+_LEAD_BYTES = {"arabic": (0xD8, 0xDB), "hebrew": (0xD6, 0xD7), "cjk": (0xE3, 0xED), "cyrillic": (0xD0, 0xD1),
+               "greek": (0xCE, 0xCF)}
 _ESC = 0xDC00        # surrogateescape maps an undecodable byte b to U+DC00 + b
 
 _RE = {
@@ -49,6 +70,7 @@ _RE = {
     "base64": re.compile(r"[A-Za-z0-9+/=]+(?:\r?\n[A-Za-z0-9+/=]+)*"),
     "html": re.compile(r"<[A-Za-z!/?][^<>\n]*(?:>|$)|&(?:[A-Za-z]{2,8}|#\d{1,6}|#x[0-9A-Fa-f]{1,6});"),
     "digit": re.compile(r"[^\W\d_]*\d[\w.,]*"),
+    "hex": re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{16,}|[0-9a-fA-F]{2,8}(?: [0-9a-fA-F]{2,8}){3,})(?![0-9A-Za-z])"),
 }
 _PY_LINE = re.compile(
     r"^\s*(?:def |class |import |from [\w.]+ import|return\b|if .*:\s*(?:#.*)?$|elif .*:|else\s*:|for .* in .*:"
@@ -123,8 +145,9 @@ def _script_mask(cat: str, cps: np.ndarray) -> np.ndarray:
     for lo, hi in _SCRIPTS[cat]:
         m |= (cps >= lo) & (cps <= hi)
     esc = (cps >= _ESC + 0x80) & (cps <= _ESC + 0xFF)
-    lo, hi = _LEAD_BYTES[cat]
-    m |= esc & (cps >= _ESC + lo) & (cps <= _ESC + hi)
+    if cat in _LEAD_BYTES:
+        lo, hi = _LEAD_BYTES[cat]
+        m |= esc & (cps >= _ESC + lo) & (cps <= _ESC + hi)
     cont = esc & (cps < _ESC + 0xC0)
     if cont.any():                               # a cut-off continuation byte takes the next whole char's script
         idx = np.where(cont, len(cps), np.arange(len(cps)))
@@ -175,9 +198,36 @@ def _base64_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+def _in_ranges(cps: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    m = np.zeros(len(cps), bool)
+    for lo, hi in ranges:
+        m |= (cps >= lo) & (cps <= hi)
+    return m
+
+
+def _han_by_line(text: str, cps: np.ndarray, japanese: bool) -> np.ndarray:
+    """Chinese: Han on lines without kana/Hangul. Japanese: kana, and Han on lines with kana."""
+    han, kana, hangul = _in_ranges(cps, _HAN), _in_ranges(cps, _KANA), _in_ranges(cps, _HANGUL)
+    line = np.cumsum(cps == ord("\n"))
+    kana_line = np.bincount(line, weights=kana, minlength=line[-1] + 1)[line] > 0 if len(cps) else kana
+    hangul_line = np.bincount(line, weights=hangul, minlength=line[-1] + 1)[line] > 0 if len(cps) else hangul
+    if japanese:
+        return kana | (han & kana_line)
+    return han & ~kana_line & ~hangul_line
+
+
+def _hex_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _RE["hex"].finditer(text)
+            if any(c.isdigit() for c in m.group()) and any(c in "abcdefABCDEF" for c in m.group())]
+
+
 def _char_mask(cat: str, text: str, cps: np.ndarray) -> np.ndarray:
     """Per character of `text`: does it belong to `cat`?"""
     n = len(cps)
+    if cat in ("chinese", "japanese"):
+        return _han_by_line(text, cps, cat == "japanese")
+    if cat == "hex":
+        return _spans_mask(n, _hex_spans(text))
     if cat in _SCRIPTS:
         return _script_mask(cat, cps)
     if cat == "dna":
@@ -190,7 +240,7 @@ def _char_mask(cat: str, text: str, cps: np.ndarray) -> np.ndarray:
         return _spans_mask(n, _line_spans(text, _python_lines))
     if cat == "numbers":
         digits = _spans_mask(n, [m.span() for m in _RE["digit"].finditer(text)])
-        return digits & ~_spans_mask(n, _base64_spans(text))
+        return digits & ~_spans_mask(n, _base64_spans(text) + _hex_spans(text))
     # english: letters in English-looking lines that are not code, markup or base64
     letters = np.array([c.isascii() and c.isalpha() for c in text], bool) if n else np.zeros(0, bool)
     other = _char_mask("python", text, cps) | _char_mask("html", text, cps) | _char_mask("base64", text, cps)
@@ -253,3 +303,11 @@ def detect_split(category: str, split: TokenSplit, tokenizer: Tokenizer, chunk: 
         out[a:b] = _detect_1d(cat, tokens[a:b].astype(np.int64), _token_bytes_cached(tokenizer))
         i = j
     return out
+
+
+def category_mask(category: str, split: TokenSplit, tokenizer: Tokenizer) -> np.ndarray:
+    """Bool per token of a split: the category's detector where it has one, else its document's label."""
+    if category in CATEGORIES:
+        return detect_split(category, split, tokenizer)
+    cat = check_category(category, split.category_names)
+    return split.categories_at(np.arange(len(split.tokens))) == split.category_names.index(cat)

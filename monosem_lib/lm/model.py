@@ -146,6 +146,16 @@ class TinyLM(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def random_lm(cfg: LMConfig, seed: int) -> TinyLM:
+    """The control LM: the same shape as A and B, weights left at their (seeded) initialisation.
+
+    SAEs trained on random transformers can look interpretable too (later work on this paper), so
+    every claim about the trained LM's features is held against an SAE on this one.
+    """
+    torch.manual_seed(seed)
+    return TinyLM(cfg)
+
+
 def save_lm(lm: TinyLM, folder: str | Path, extra: dict | None = None) -> None:
     """Weights as safetensors + config as JSON, both written atomically."""
     folder = Path(folder)

@@ -21,6 +21,7 @@ from ..text.tokenizer import load_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAMES = ("A", "B")
+CONTROL_LM = "random"         # an LM of the same shape with random weights (notebook 01), the control of 02-05
 
 
 def default_run_dir(profile: str) -> Path:
@@ -81,9 +82,9 @@ class Run:
         return self._cache["tok"]
 
     def lm(self, name: str = "A", device: str = "cpu") -> TinyLM:
-        """LM A or B."""
-        if name not in MODEL_NAMES:
-            raise ValueError(f"unknown model {name!r}; models are {', '.join(MODEL_NAMES)}")
+        """LM A or B, or the random-weight control."""
+        if name not in MODEL_NAMES + (CONTROL_LM,):
+            raise ValueError(f"unknown model {name!r}; models are {', '.join(MODEL_NAMES + (CONTROL_LM,))}")
         key = f"lm{name}{device}"
         if key not in self._cache:
             self._cache[key] = load_lm(self.run_dir / "lm" / name, device)
@@ -91,7 +92,8 @@ class Run:
 
     def sae(self, name: str = "A", device: str = "cpu") -> SAE:
         """An SAE of run_dir/sae/<name>: 'A', 'B' (the main ones), 'A_<n_features>' (size sweep),
-        'ablation_<strategy>'; a missing one is an error naming notebook 03."""
+        'ablation_<strategy>', the controls 'A_seed1' and 'random', the other recipe 'alt_A' / 'alt_B';
+        a missing one is an error naming notebook 03."""
         key = f"sae{name}{device}"
         if key not in self._cache:
             folder = self.run_dir / "sae" / name

@@ -122,6 +122,11 @@ def topk_neuron_baseline(lm: TinyLM, windows: torch.Tensor, acts: torch.Tensor, 
     return {"k": k, "l0": l0 / len(acts), "fvu": err / max(tot, 1e-30), "loss_recovered": rec["loss_recovered"]}
 
 
+def evaluate_sae(lm: TinyLM, sae: SAE, x: torch.Tensor, windows: torch.Tensor, base: dict) -> dict:
+    """Held-out statistics (`stats`) and loss recovered (`rec`) of one SAE: the figures of `sae.<model>.*`."""
+    return {"stats": sae_stats(sae, x), "rec": loss_recovered(lm, windows, sae_hook(sae), base)}
+
+
 def scorecard_entries(model_name: str, stats: dict, recovered: dict, acts_per_s: float | None = None,
                       densities: dict | None = None) -> dict:
     """The flat `sae.<model>.*` scorecard keys of DESIGN.md from sae_stats + loss_recovered results.

@@ -86,14 +86,30 @@ def _cap_chars(docs: list[Document], max_chars: int) -> list[Document]:
 
 
 def split_documents(docs: list[Document], val_frac: float, seed: int) -> tuple[list[Document], list[Document]]:
-    """Split by whole documents so no validation text leaks into training."""
+    """Split by whole documents (no validation text leaks into training), stratified by category.
+
+    Each category with at least two documents puts round(n * val_frac) of them (at least one, never all)
+    into validation, so a rare category is evaluated too; a category with one document stays in training
+    (`missing_from_validation` names it).
+    """
     if not 0 < val_frac < 1:
         raise ValueError(f"data.val_frac must be between 0 and 1, got {val_frac}")
-    order = list(range(len(docs)))
-    random.Random(seed).shuffle(order)
-    n_val = max(1, round(len(docs) * val_frac))
-    val_ids = set(order[:n_val])
+    by_category: dict[str, list[int]] = {}
+    for i, d in enumerate(docs):
+        by_category.setdefault(d.category, []).append(i)
+    rng = random.Random(seed)
+    val_ids: set[int] = set()
+    for cat in sorted(by_category):
+        ids = by_category[cat]
+        rng.shuffle(ids)
+        n_val = 0 if len(ids) < 2 else min(len(ids) - 1, max(1, round(len(ids) * val_frac)))
+        val_ids.update(ids[:n_val])
     return [d for i, d in enumerate(docs) if i not in val_ids], [d for i, d in enumerate(docs) if i in val_ids]
+
+
+def missing_from_validation(train: list[Document], val: list[Document]) -> list[str]:
+    """Categories that have training documents but none in validation (their held-out figures are missing)."""
+    return sorted({d.category for d in train} - {d.category for d in val})
 
 
 def categories(docs: list[Document]) -> list[str]:

@@ -5,6 +5,7 @@ traced back to its document (harvesting and the proxies of later notebooks need 
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +84,24 @@ def load_split(folder: str | Path, mmap: bool = True) -> TokenSplit:
                       load("doc_category"), meta["category_names"])
 
 
+def token_counts(split: TokenSplit) -> dict[str, int]:
+    """Tokens per category in a split (the end-of-text separator before each document not counted)."""
+    lengths = np.diff(np.append(split.doc_starts, len(split.tokens))) - 1
+    counts = np.bincount(np.asarray(split.doc_category, np.int64), weights=lengths,
+                         minlength=len(split.category_names))
+    return {c: int(n) for c, n in zip(split.category_names, counts)}
+
+
+def token_shares(split: TokenSplit) -> dict[str, float]:
+    """Share of a split's tokens per category (the corpus mixture as the LM sees it)."""
+    counts = token_counts(split)
+    total = max(1, sum(counts.values()))
+    return {c: n / total for c, n in counts.items()}
+
+
 def prepare_tokens(run_dir: str | Path, cfg) -> tuple[Tokenizer, TokenSplit, TokenSplit]:
     """Corpus -> tokenizer -> train/val splits in run_dir (reused if already there)."""
-    from .corpus import categories, load_corpus, split_documents
+    from .corpus import categories, load_corpus, missing_from_validation, split_documents
     from .tokenizer import TOKENIZER_FILE, load_tokenizer, save_tokenizer, train_tokenizer
 
     run_dir = Path(run_dir)
@@ -93,6 +109,9 @@ def prepare_tokens(run_dir: str | Path, cfg) -> tuple[Tokenizer, TokenSplit, Tok
         return load_tokenizer(run_dir), load_split(run_dir / "tokens" / "train"), load_split(run_dir / "tokens" / "val")
     docs = load_corpus(cfg.data)
     train_docs, val_docs = split_documents(docs, cfg.data.val_frac, cfg.data.seed)
+    for cat in missing_from_validation(train_docs, val_docs):
+        warnings.warn(f"category {cat!r} has no validation document (it has only one): its held-out figures "
+                      f"(proxies, steering) will be marked missing; add documents of it to the corpus", stacklevel=2)
     tok = train_tokenizer(train_docs, cfg.tokenizer)
     names = categories(docs)
     train, val = tokenize_documents(tok, train_docs, names), tokenize_documents(tok, val_docs, names)

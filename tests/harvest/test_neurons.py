@@ -13,6 +13,7 @@ from monosem_lib.harvest.neurons import (
     distinct_counts,
     format_top_contexts,
     most_polysemantic,
+    spans_categories,
     neuron_density,
     top_activations,
 )
@@ -85,3 +86,8 @@ def test_distinct_counts_and_most_polysemantic():
     n_tokens = np.array([1, 9, 9, 9, 9])          # unit 0 is a one-token detector
     assert most_polysemantic(entropy, n_tokens, min_tokens=5, n=3).tolist() == [4, 1, 3]
     assert most_polysemantic(entropy, n_tokens, min_tokens=5, n=5).tolist() == [4, 1, 3, 0, 2]   # then the rest
+
+
+def test_spans_categories_needs_two_categories_above_the_threshold():
+    counts = np.array([[40, 0, 0], [30, 10, 0], [37, 3, 0], [0, 0, 0]])
+    assert spans_categories(counts, min_frac=0.1).tolist() == [False, True, False, False]

@@ -27,7 +27,20 @@ EXAMPLES = {
     "python": "def area(r):\n    import math\n    return math.pi * r ** 2\n",
     "numbers": "1\t2\t3\t4\n57.636,61.986,50.136",
     "english": "Now the king loved many foreign women, besides the daughter of Pharaoh.",
+    "chinese": "學而時習之，不亦說乎",
+    "japanese": "統計値を返します",
+    "korean": "행렬을 반환합니다",
+    "cyrillic": "Открыть новую вкладку",
+    "greek": "Άνοιγμα νέας καρτέλας",
+    "devanagari": "नया टैब खोलें",
+    "thai": "เปิดแท็บใหม่",
+    "georgian": "ახალი ჩანართის გახსნა",
+    "armenian": "Բացել նոր ներդիր",
+    "hex": "00000000: 8950 4e47 0d0a 1a0a 0000 000d 4948 4452  .PNG........IHDR",
 }
+# cjk (any CJK script) is the union of three of them
+OVERLAPS = {("cjk", "chinese"), ("cjk", "japanese"), ("cjk", "korean"), ("chinese", "cjk"), ("japanese", "cjk"),
+            ("korean", "cjk")}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +54,7 @@ def tok():
 def test_detector_accepts_its_category_and_rejects_others(tok, cat):
     assert detect_text(cat, EXAMPLES[cat], tok).mean() >= 0.6, cat
     for other, text in EXAMPLES.items():
-        if other != cat:
+        if other != cat and (cat, other) not in OVERLAPS:
             assert detect_text(cat, text, tok).mean() <= 0.1, (cat, other)
 
 
