@@ -71,11 +71,11 @@ class HarvestConfig:
 class SAEConfig:
     """The sparse autoencoder and its training (PAPER.md: 'The sparse autoencoder')."""
     n_features: int = 4096
-    l1_coeff: float = 0.006           # lambda, on normalised inputs (see normalize): 4,096 -> L0 ~18 after 450k acts
+    l1_coeff: float = 0.006           # lambda of the main (paper) recipe, on normalised inputs: 4,096 -> L0 ~26 after 450k acts
     lr: float = 1e-3
     batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
     n_acts: int = 450_000             # training activations (each read once); 4,096 features: ~8k acts/s on 1 core
-    resample: str = "paper"           # paper | none | reinit | 2024 (the 2024 recipe: no resampling)
+    resample: str = "paper"           # the main recipe: paper | none | reinit | 2024 (2024: no resampling); measured, README
     normalize: bool = True            # scale inputs so E|x|^2 = d_mlp (as 2024; here paper too): lambda portable across LMs
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)   # fractions of the run (paper: 25k..100k of 1M steps)
     resample_window: float = 0.05     # dead = not fired during this last fraction of the run (paper: 12.5k steps)
@@ -88,7 +88,7 @@ class SAEConfig:
     ablation_lr: float = 4e-3         # 4x lr: a stress test in which features die within a short run (at lr they barely do)
     eval_tokens: int = 32_768         # held-out LM tokens for loss recovered (and held-out rows for sweep/ablation SAEs)
     alt_recipe: str = "2024"          # the recipe that is not the main one, trained on A and B beside it (`alt.<recipe>.*`)
-    alt_l1_coeff: float = 0.015       # its lambda (the 2024 penalty weighs f_i by |W_dec,i|: another scale)
+    alt_l1_coeff: float = 0.018       # its lambda (the 2024 penalty weighs f_i by |W_dec,i|: another scale); L0 ~38
     controls: bool = True             # also train the SAE-seed control (A_seed1) and the random-LM control
 
 
@@ -122,7 +122,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "lm_train.ckpt_every": 20, "lm_train.eval_tokens": 8_000,
             "harvest.n_rows": 20_000, "harvest.heldout_rows": 4_000, "harvest.positions_per_context": 16,
             "harvest.shard_rows": 8_192, "harvest.batch_contexts": 32,
-            "sae.n_features": 256, "sae.l1_coeff": 0.03, "sae.batch_size": 256, "sae.n_acts": 20_000,
+            "sae.n_features": 256, "sae.l1_coeff": 0.03, "sae.alt_l1_coeff": 0.03, "sae.batch_size": 256, "sae.n_acts": 20_000,
             "sae.resample_pool": 2048,
             "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,

@@ -7,8 +7,6 @@ no stage. Lazy imports inside functions count too.
 import ast
 from pathlib import Path
 
-import pytest
-
 PKG = Path(__file__).resolve().parent.parent / "monosem_lib"
 STAGES = ["text", "lm", "harvest", "sae", "interpret", "universality", "steering", "pipeline"]
 SHARED = {"config", "io", "checkpoint", "parallel"}

@@ -55,7 +55,9 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
             raise RuntimeError(f"notebook {nb.stem} failed in cell {err.exec_count} ({err.ename}: {err.evalue}); "
                                f"the executed notebook is {out_dir / nb.name}") from None
         wall = time.perf_counter() - t0
-        card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1)})
+        # the running maximum over the kernels so far: a jump names the notebook that needed the memory
+        card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1),
+                                f"pipeline.peak_rss_mb_so_far.{nb.stem}": round(_peak_child_rss_mb(), 1)})
         print(f"    done in {wall:.0f} s", flush=True)
     walls = [v for k, v in card.items() if k.startswith("pipeline.wall_s.") and k != "pipeline.wall_s.total"]
     record(run_dir, {"pipeline.wall_s.total": round(sum(walls), 1),

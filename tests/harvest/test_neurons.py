@@ -13,8 +13,8 @@ from monosem_lib.harvest.neurons import (
     distinct_counts,
     format_top_contexts,
     most_polysemantic,
-    spans_categories,
     neuron_density,
+    spans_categories,
     top_activations,
 )
 

@@ -8,8 +8,14 @@ from collections import Counter
 import pytest
 
 from monosem_lib.config import DataConfig, get_config
-from monosem_lib.text.corpus import (DATA_DIR, Document, load_corpus, missing_from_validation, read_folder,
-                                     split_documents)
+from monosem_lib.text.corpus import (
+    DATA_DIR,
+    Document,
+    load_corpus,
+    missing_from_validation,
+    read_folder,
+    split_documents,
+)
 
 REQUIRED = {"english", "python", "html", "arabic", "hebrew", "base64", "dna"}
 PAPER_FOUR = ("arabic", "hebrew", "base64", "dna")
