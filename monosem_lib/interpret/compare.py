@@ -16,12 +16,14 @@ from .feature_stats import encode_sparse
 
 
 def score_sae(sae: SAE, store: ActivationStore, val: TokenSplit, tok: Tokenizer, llr: dict[str, np.ndarray],
-              masks: dict[str, np.ndarray], n_score: int, explainer: autointerp.Explainer | None = None) -> dict:
+              masks: dict[str, np.ndarray], n_score: int, explainer: autointerp.Explainer | None = None,
+              x=None) -> dict:
     """{'features': UnitActs, 'autointerp': scores of n_score random live features, 'proxies': ProxyScores}.
 
-    Features only: the neurons' side of the proxy table is notebook 04's main table (same rows).
+    Features only: the neurons' side of the proxy table is notebook 04's main table (same rows). Pass `x`
+    (the store's held-out activations, if already in memory) to avoid loading a second copy.
     """
-    x, info = store.heldout(), store.row_info("heldout")
+    x, info = (store.heldout() if x is None else x), store.row_info("heldout")
     ua = encode_sparse(sae, x)
     text = autointerp.HeldoutText.from_row_info(info, val.category_names)
     units = autointerp.pick_units(ua, n_score)

@@ -58,10 +58,23 @@ class UnitActs:
 
     @classmethod
     def from_dense(cls, acts: torch.Tensor | np.ndarray) -> "UnitActs":
-        """From a dense [n_rows, n_units] matrix (e.g. the MLP neurons)."""
+        """From a dense [n_rows, n_units] matrix (e.g. the MLP neurons).
+
+        Unit by unit, so the peak memory is one column's worth beyond the result (a global nonzero + sort
+        of 250k x 512 activations needed ~1 GB of temporaries); same order as `from_triples`.
+        """
         a = acts.numpy() if isinstance(acts, torch.Tensor) else np.asarray(acts)
-        r, u = np.nonzero(a > 0)
-        return cls.from_triples(a.shape[0], a.shape[1], r, u, a[r, u])
+        rows, vals = [], []
+        offsets = np.zeros(a.shape[1] + 1, np.int64)
+        for j in range(a.shape[1]):
+            col = a[:, j]
+            nz = np.flatnonzero(col > 0)
+            order = np.argsort(-col[nz], kind="stable")           # largest first, ties by row
+            rows.append(nz[order])
+            vals.append(col[nz][order].astype(np.float32))
+            offsets[j + 1] = offsets[j] + len(nz)
+        return cls(a.shape[0], offsets, np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
+                   np.concatenate(vals) if vals else np.zeros(0, np.float32))
 
 
 def check_index(i: int, n: int, what: str = "feature") -> int:
