@@ -26,9 +26,8 @@ def score_sae(sae: SAE, store: ActivationStore, val: TokenSplit, tok: Tokenizer,
     x, info = (store.heldout() if x is None else x), store.row_info("heldout")
     ua = encode_sparse(sae, x)
     text = autointerp.HeldoutText.from_row_info(info, val.category_names)
-    units = autointerp.pick_units(ua, n_score)
-    scores = np.array([autointerp.score_unit(ua, int(i), text, explainer or autointerp.ConciseExplainer())[0]
-                       for i in units])
+    units, explainer = autointerp.pick_units(ua, n_score), explainer or autointerp.ConciseExplainer()
+    scores = np.array([autointerp.score_unit(ua, int(i), text, explainer)[0] for i in units])
     table = dial.score_proxies(ua, None, val, tok, info["token_index"], info["token_id"], llr, list(masks), masks=masks)
     return {"features": ua, "autointerp": scores, "proxies": table}
 

@@ -139,11 +139,16 @@ def _spans_mask(n: int, spans: list[tuple[int, int]]) -> np.ndarray:
     return np.cumsum(diff[:-1]) > 0
 
 
+def _in_ranges(cps: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
+    m = np.zeros(len(cps), bool)
+    for lo, hi in ranges:
+        m |= (cps >= lo) & (cps <= hi)
+    return m
+
+
 def _script_mask(cat: str, cps: np.ndarray) -> np.ndarray:
     """Characters of a script, with lone (undecodable) bytes judged by their value and neighbours."""
-    m = np.zeros(len(cps), bool)
-    for lo, hi in _SCRIPTS[cat]:
-        m |= (cps >= lo) & (cps <= hi)
+    m = _in_ranges(cps, _SCRIPTS[cat])
     esc = (cps >= _ESC + 0x80) & (cps <= _ESC + 0xFF)
     if cat in _LEAD_BYTES:
         lo, hi = _LEAD_BYTES[cat]
@@ -196,13 +201,6 @@ def _base64_spans(text: str) -> list[tuple[int, int]]:
         if (n_up + n_low) and (has_digit or 0.25 <= n_up / (n_up + n_low) <= 0.75):
             spans.append(m.span())
     return spans
-
-
-def _in_ranges(cps: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
-    m = np.zeros(len(cps), bool)
-    for lo, hi in ranges:
-        m |= (cps >= lo) & (cps <= hi)
-    return m
 
 
 def _han_by_line(text: str, cps: np.ndarray, japanese: bool) -> np.ndarray:
