@@ -1028,27 +1028,18 @@ def classroom_token_counts(records: list[dict]) -> list[int]:
 
 def manifest(records: list[dict], sha: str, sources: list[Source], sources_dir: Path) -> dict:
     total = sum(len(r["text"]) for r in records)
-    n_tok = classroom_token_counts(records)
-    total_tok = sum(n_tok)
-    tok_by_cat: dict[str, int] = {}
-    tok_by_src: dict[str, int] = {}
-    for r, n in zip(records, n_tok):
-        tok_by_cat[r["category"]] = tok_by_cat.get(r["category"], 0) + n
-        tok_by_src[r["source"]] = tok_by_src.get(r["source"], 0) + n
     cats = {c: {"n_docs": 0, "n_chars": 0} for c in CATEGORIES}
     for r in records:
         cats[r["category"]]["n_docs"] += 1
         cats[r["category"]]["n_chars"] += len(r["text"])
-    for name, c in cats.items():
+    for c in cats.values():
         c["share"] = round(c["n_chars"] / total, 4)
-        c["n_tokens"] = tok_by_cat.get(name, 0)
-        c["token_share"] = round(c["n_tokens"] / total_tok, 5)
-    return {
+    return recount_tokens({
         "file": "corpus/minipile.jsonl.xz",
         "sha256": sha,
         "n_docs": len(records),
         "n_chars": total,
-        "n_tokens": total_tok,
+        "n_tokens": 0,
         "tokenizer": "classroom profile (see classroom_token_counts in build_corpus.py)",
         "max_doc_chars": MAX_DOC_CHARS,
         "seed": SEED,
@@ -1056,17 +1047,46 @@ def manifest(records: list[dict], sha: str, sources: list[Source], sources_dir: 
         "sources": [{
             "name": s.name, "origin": origin_string(s, sources_dir), "license": s.license, "category": s.category,
             "n_docs": len(s.docs), "n_chars": sum(map(len, s.docs)),
-            "share": round(sum(map(len, s.docs)) / total, 4), "n_tokens": tok_by_src.get(s.name, 0),
-            "token_share": round(tok_by_src.get(s.name, 0) / total_tok, 5), "synthetic": s.synthetic, "notes": s.notes,
+            "share": round(sum(map(len, s.docs)) / total, 4), "synthetic": s.synthetic, "notes": s.notes,
         } for s in sources],
-    }
+    }, records)
+
+
+def recount_tokens(man: dict, records: list[dict]) -> dict:
+    """`man` with its token figures (total, per category, per source) recounted under today's classroom tokenizer."""
+    n_tok = classroom_token_counts(records)
+    total = sum(n_tok)
+    by_cat: dict[str, int] = {}
+    by_src: dict[str, int] = {}
+    for r, n in zip(records, n_tok):
+        by_cat[r["category"]] = by_cat.get(r["category"], 0) + n
+        by_src[r["source"]] = by_src.get(r["source"], 0) + n
+    man["n_tokens"] = total
+    for name, c in man["categories"].items():
+        c["n_tokens"] = by_cat.get(name, 0)
+        c["token_share"] = round(c["n_tokens"] / total, 5)
+    for s in man["sources"]:
+        s["n_tokens"] = by_src.get(s["name"], 0)
+        s["token_share"] = round(s["n_tokens"] / total, 5)
+    return man
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sources", type=Path, default=Path(os.environ.get("MINIPILE_SOURCES", "/tmp/minipile-sources")),
                         help="folder holding deb/, pip/ and npm/ as described in the docstring")
+    parser.add_argument("--recount", action="store_true",
+                        help="only recount the manifest's token figures from the shipped corpus (after a change "
+                             "to the split or the tokenizer); needs no sources")
     args = parser.parse_args()
+    if args.recount:
+        with lzma.open(OUT_FILE, "rt", encoding="utf-8") as f:
+            records = [json.loads(line) for line in f]
+        old = json.loads(MANIFEST_FILE.read_text(encoding="utf-8"))
+        MANIFEST_FILE.write_text(json.dumps(recount_tokens(old, records), ensure_ascii=False, indent=2) + "\n",
+                                 encoding="utf-8")
+        print(f"recounted {len(records)} docs: {sum(c['n_tokens'] for c in old['categories'].values()):,d} tokens")
+        return
     records = []
     for src in SOURCES:
         src.docs = build_source(src, args.sources)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class LMTrainConfig:
 class HarvestConfig:
     """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
     n_rows: int = 800_000             # training rows per model: enough for the longest SAE run, read once
-    heldout_rows: int = 250_000       # evaluation rows from the validation split only: >= 2,000 of each rare category
+    heldout_rows: int = 262_144       # evaluation rows from the validation split only (4 shards; ~all of it): >= 2,000 of each of the four
     positions_per_context: int = 64   # sampled positions per n_ctx window (paper: 250 of each context)
     shard_rows: int = 65_536          # rows per shard file
     dtype: str = "float16"            # or "float32"
@@ -145,25 +146,141 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
 
 def _coerce(value: Any, like: Any, key: str) -> Any:
     """Turn an override (often a string from the command line) into the type of the default."""
+    want = RULES[key].describe() if key in RULES else f"a {type(like).__name__}"
+    bad = ValueError(f"{key}={value!r} is not valid: it must be {want}")
     if isinstance(value, str) and not isinstance(like, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            if like is not None:
-                raise ValueError(f"override {key}={value!r}: expected a {type(like).__name__}")
+        special = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "none": None, "null": None}
+        if value.strip().lower() in special:
+            value = special[value.strip().lower()]
+        else:
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                if like is not None:
+                    raise bad from None
     if isinstance(like, bool):
         if not isinstance(value, bool):
-            raise ValueError(f"override {key}={value!r}: expected true or false")
+            raise bad
         return value
     if isinstance(like, int) and isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(like, (int, float)) and not isinstance(like, bool):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"override {key}={value!r}: expected a number")
-        return type(like)(value) if isinstance(like, float) else value
+            raise bad
+        return float(value) if isinstance(like, float) else value
     if isinstance(like, tuple):
-        return tuple(value)
+        if not isinstance(value, (list, tuple)) or not value:
+            each = RULES[key].describe(plural=True) if key in RULES else "values"
+            raise ValueError(f"{key}={value!r} is not valid: it must be a non-empty list of {each}")
+        return tuple(int(v) if isinstance(v, float) and v.is_integer() and isinstance(like[0], int) else v for v in value)
     return value
+
+
+RESAMPLE = ("paper", "none", "reinit", "2024")       # SAE recipes: the paper's resampling, none, re-init, 2024
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The valid values of one setting: a number range (ends included unless open), or a set of choices."""
+    lo: float = -INF
+    hi: float = INF
+    lo_open: bool = False
+    choices: tuple | None = None
+    optional: bool = False            # None allowed
+    integer: bool = False
+
+    def describe(self, plural: bool = False) -> str:
+        if self.choices:
+            if set(self.choices) == {True, False}:
+                return "true or false"
+            return "one of " + ", ".join(map(str, self.choices))
+        kind = ("integers" if plural else "an integer") if self.integer else ("finite numbers" if plural else "a finite number")
+        fmt = lambda x: f"{int(x):,}" if float(x).is_integer() else f"{x:g}"  # noqa: E731
+        lo = "" if self.lo == -INF else f"{'>' if self.lo_open else '>='} {fmt(self.lo)}"
+        hi = "" if self.hi == INF else f"<= {fmt(self.hi)}"
+        bounds = " and ".join(b for b in (lo, hi) if b)
+        return f"{kind}{' ' + bounds if bounds else ''}{' (or null)' if self.optional else ''}"
+
+
+def _int(lo: float = 1, hi: float = INF, optional: bool = False) -> Rule:
+    return Rule(lo, hi, integer=True, optional=optional)
+
+
+def _frac(lo_open: bool = True, hi: float = 1.0) -> Rule:
+    return Rule(0.0, hi, lo_open=lo_open)
+
+
+# every setting's valid values, checked before anything is written (a value that fails is never pinned)
+RULES: dict[str, Rule] = {
+    "data.max_chars": _int(1000, optional=True), "data.val_frac": Rule(0, 0.9, lo_open=True), "data.seed": _int(0),
+    "tokenizer.vocab_size": _int(260, 65_535), "tokenizer.train_chars": _int(1000),
+    "lm.d_model": _int(1, 8192), "lm.n_heads": _int(1, 256), "lm.d_mlp": _int(1, 65_536), "lm.n_ctx": _int(4, 8192),
+    "lm.vocab_size": _int(260, 65_535),
+    "lm_train.seeds": _int(0), "lm_train.batch_size": _int(1), "lm_train.max_steps": _int(1),
+    "lm_train.lr": Rule(0, 1, lo_open=True), "lm_train.min_lr_frac": _frac(False), "lm_train.warmup_steps": _int(0),
+    "lm_train.weight_decay": _frac(False), "lm_train.grad_clip": Rule(0, lo_open=True), "lm_train.ckpt_every": _int(1),
+    "lm_train.eval_tokens": _int(1), "lm_train.data_seed": _int(0),
+    "harvest.n_rows": _int(1), "harvest.heldout_rows": _int(1), "harvest.positions_per_context": _int(1),
+    "harvest.shard_rows": _int(1), "harvest.dtype": Rule(choices=("float16", "float32")),
+    "harvest.batch_contexts": _int(1), "harvest.seed": _int(0),
+    "sae.n_features": _int(1, 1 << 20), "sae.l1_coeff": Rule(0, 1000), "sae.lr": Rule(0, 0.1, lo_open=True),
+    "sae.batch_size": _int(1), "sae.n_acts": _int(1), "sae.resample": Rule(choices=RESAMPLE),
+    "sae.normalize": Rule(choices=(True, False)), "sae.resample_at": Rule(0, 0.999999, lo_open=True),
+    "sae.resample_window": _frac(), "sae.resample_pool": _int(1), "sae.seed": _int(0),
+    "sae.sweep_sizes": _int(1, 1 << 20), "sae.sweep_n_acts": _int(1), "sae.ablation_n_features": _int(1, 1 << 20),
+    "sae.ablation_n_acts": _int(1), "sae.ablation_lr": Rule(0, 0.1, lo_open=True), "sae.eval_tokens": _int(1),
+    "sae.alt_recipe": Rule(choices=RESAMPLE), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
+}
+HINTS = {"sae.l1_coeff": "; the profiles use 0.006-0.03 on normalised inputs",
+         "sae.alt_l1_coeff": "; the profiles use 0.018-0.03", "lm_train.lr": "; the profiles use 2e-3-5e-3",
+         "sae.lr": "; the profiles use 3e-4-1e-3"}
+
+
+def check_value(key: str, value: Any) -> None:
+    """One-line ValueError if `value` is not valid for setting `key` (tuples: every element)."""
+    rule = RULES.get(key)
+    if rule is None:
+        return
+    for v in (value if isinstance(value, (tuple, list)) else (value,)):
+        if v is None and rule.optional:
+            continue
+        if rule.choices is not None:
+            ok = any(v == c and type(v) is type(c) for c in rule.choices)
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            ok = False
+        else:
+            ok = (math.isfinite(v) and (not rule.integer or float(v).is_integer())
+                  and (v > rule.lo if rule.lo_open else v >= rule.lo) and v <= rule.hi)
+        if not ok:
+            raise ValueError(f"{key}={v!r} is not valid: it must be {rule.describe()}{HINTS.get(key, '')}")
+
+
+def validate_stage(stage: str, settings: Any) -> None:
+    """Every setting of one stage's dataclass against RULES (for a stage config built without get_config)."""
+    for f in dataclasses.fields(settings):
+        check_value(f"{stage}.{f.name}", getattr(settings, f.name))
+
+
+def validate(cfg: RunConfig) -> None:
+    """Every setting against RULES, then the settings that constrain each other; raises one line."""
+    for s in STAGES:
+        validate_stage(s, getattr(cfg, s))
+    c = cfg
+    pairs = [
+        (c.lm.d_model % c.lm.n_heads == 0, f"lm.d_model ({c.lm.d_model}) must be divisible by lm.n_heads ({c.lm.n_heads})"),
+        (len(c.lm_train.seeds) == 2, f"lm_train.seeds={list(c.lm_train.seeds)} must be two seeds, for LM A and LM B"),
+        (c.harvest.positions_per_context < c.lm.n_ctx,
+         f"harvest.positions_per_context={c.harvest.positions_per_context} must be below lm.n_ctx={c.lm.n_ctx}"),
+        (c.lm_train.warmup_steps <= c.lm_train.max_steps,
+         f"lm_train.warmup_steps={c.lm_train.warmup_steps} must not exceed lm_train.max_steps={c.lm_train.max_steps}"),
+    ]
+    for name in ("n_acts", "sweep_n_acts", "ablation_n_acts"):
+        pairs.append((getattr(c.sae, name) >= c.sae.batch_size,
+                      f"sae.{name}={getattr(c.sae, name)} must be at least one batch (sae.batch_size={c.sae.batch_size})"))
+    for ok, msg in pairs:
+        if not ok:
+            raise ValueError(msg)
 
 
 def valid_keys(cfg: RunConfig | None = None) -> list[str]:
@@ -189,8 +306,7 @@ def get_config(profile: str = "classroom", overrides: dict[str, Any] | None = No
     for key, value in {**_profile_overrides(profile), **(overrides or {})}.items():
         set_value(cfg, key, value)
     cfg.lm.vocab_size = cfg.tokenizer.vocab_size
-    if cfg.lm.d_model % cfg.lm.n_heads:
-        raise ValueError(f"lm.d_model ({cfg.lm.d_model}) must be divisible by lm.n_heads ({cfg.lm.n_heads})")
+    validate(cfg)
     return cfg
 
 

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import HarvestConfig
-from ..io import atomic_write, load_json, save_json
+from ..config import HarvestConfig, validate_stage
+from ..io import atomic_write, load_json, remove_temp_files, save_json
 from ..lm.model import TinyLM, load_lm
 from ..text.splits import TokenSplit, load_split
-from .store import ROW_DTYPE, SPLITS, ActivationStore
+from .store import REDO_MANIFEST, ROW_DTYPE, SPLITS, ActivationStore
 
 FORMAT = "monosem-activations/1"
 SALT = {"train": 0, "heldout": 1}                  # keeps the two parts' random streams apart
@@ -151,15 +151,8 @@ def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def _validate(cfg: HarvestConfig) -> None:
-    """One-line errors for settings that cannot work."""
-    if cfg.dtype not in ("float16", "float32"):
-        raise ValueError(f"harvest.dtype={cfg.dtype!r}; use 'float16' (default) or 'float32'")
-    for name in ("shard_rows", "batch_contexts"):
-        if getattr(cfg, name) < 1:
-            raise ValueError(f"harvest.{name} must be at least 1, got {getattr(cfg, name)}")
-    if cfg.n_rows < 1 or cfg.heldout_rows < 0:
-        raise ValueError(f"harvest.n_rows must be >= 1 and harvest.heldout_rows >= 0, "
-                         f"got {cfg.n_rows} and {cfg.heldout_rows}")
+    """One-line errors for settings that cannot work (the same rules as get_config's)."""
+    validate_stage("harvest", cfg)
 
 
 def _check_disk(folder: Path, needed: int) -> None:
@@ -179,7 +172,7 @@ def _start_manifest(folder: Path, want: dict, category_names: list[str]) -> dict
         return {**want, "complete": False, "category_names": category_names,
                 "parts": {p: {"token_split": t, "for": "training" if p == "train" else "evaluation", "shards": []}
                           for p, t in SPLITS.items()}}
-    manifest = load_json(folder / "manifest.json")
+    manifest = load_json(folder / "manifest.json", advice=REDO_MANIFEST)
     diffs = _diff({k: manifest.get(k) for k in want}, want)
     if diffs:
         raise ValueError(f"activation store {folder} was harvested from another model or settings "
@@ -224,6 +217,7 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
     if not (lm_dir / "model.safetensors").exists():
         raise FileNotFoundError(f"no LM {model_name!r} at {lm_dir}; run notebook 01_train_tiny_lm first")
     _validate(cfg)
+    remove_temp_files(folder)                       # what a kill mid-write left; intact shards are kept
     token_dirs = {part: run_dir / "tokens" / t for part, t in SPLITS.items()}
     splits = {part: load_split(d) for part, d in token_dirs.items()}
     lm = load_lm(lm_dir, device)

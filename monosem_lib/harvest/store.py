@@ -24,7 +24,8 @@ from ..io import CorruptFileError, load_json
 SPLITS = {"train": "train", "heldout": "val"}      # store part -> token split it is drawn from
 ROW_DTYPE = np.dtype([("token_index", "<i8"), ("doc_id", "<i8"), ("position", "<i4"),
                       ("token_id", "<i4"), ("ctx_pos", "<i2"), ("category", "<i2")])
-REDO = "delete that file and re-run notebook 02_harvest_activations (it redoes only missing shards)"
+REDO_MANIFEST = "delete it and rerun notebook 02_harvest_activations (it harvests the store again)"
+REDO = "delete it and rerun notebook 02_harvest_activations (it redoes only missing shards)"
 
 
 def _check_size(folder: Path, entry: dict) -> Path:
@@ -65,7 +66,7 @@ class ActivationStore:
 
     def __init__(self, folder: str | Path, manifest: dict | None = None):
         self.folder = Path(folder)
-        self.manifest = manifest or load_json(self.folder / "manifest.json")
+        self.manifest = manifest or load_json(self.folder / "manifest.json", advice=REDO_MANIFEST)
 
     d_mlp = property(lambda self: int(self.manifest["d_mlp"]), doc="Width of each row (the LM's d_mlp).")
     n_rows = property(lambda self: sum(s["rows"] for s in self._shards("train")), doc="Training rows.")
@@ -135,14 +136,25 @@ class ActivationStore:
             for i in range(0, len(data), batch_size):
                 yield _to_torch([data[i:i + batch_size]], device)
 
-    def heldout(self, device: str = "cpu") -> torch.Tensor:
-        """All held-out rows [n_heldout, d_mlp] float32 (validation split; never used for training)."""
-        out = torch.empty(self.n_heldout, self.d_mlp, device=device)
+    def heldout(self, device: str = "cpu", n_rows: int | None = None) -> torch.Tensor:
+        """The first `n_rows` (default: all) held-out rows [n, d_mlp] float32 (validation split; never trained on)."""
+        n = self.n_heldout if n_rows is None else min(int(n_rows), self.n_heldout)
+        out = torch.empty(n, self.d_mlp, device=device)
         i = 0
         for batch in self.heldout_batches(1 << 16, device):
-            out[i:i + len(batch)] = batch
-            i += len(batch)
+            if i >= n:
+                break
+            take = min(len(batch), n - i)
+            out[i:i + take] = batch[:take]
+            i += take
         return out
+
+    def heldout_mean(self, device: str = "cpu") -> torch.Tensor:
+        """Mean held-out activation [d_mlp] (for mean ablation), read batch by batch."""
+        total = torch.zeros(self.d_mlp, dtype=torch.float64, device=device)
+        for batch in self.heldout_batches(1 << 16, device):
+            total += batch.sum(0, dtype=torch.float64)
+        return (total / max(self.n_heldout, 1)).float()
 
     def row_info(self, split: str = "heldout") -> dict[str, np.ndarray]:
         """Per-row metadata in stored row order: token_index, token_id, doc_id, position, ctx_pos, category.

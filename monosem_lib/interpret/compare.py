@@ -12,7 +12,7 @@ from ..harvest.store import ActivationStore
 from ..sae.model import SAE
 from ..text.splits import TokenSplit
 from . import autointerp, dial
-from .feature_stats import encode_sparse
+from .feature_stats import encode_sparse, encode_sparse_batches
 
 
 def score_sae(sae: SAE, store: ActivationStore, val: TokenSplit, tok: Tokenizer, llr: dict[str, np.ndarray],
@@ -21,10 +21,11 @@ def score_sae(sae: SAE, store: ActivationStore, val: TokenSplit, tok: Tokenizer,
     """{'features': UnitActs, 'autointerp': scores of n_score random live features, 'proxies': ProxyScores}.
 
     Features only: the neurons' side of the proxy table is notebook 04's main table (same rows). Pass `x`
-    (the store's held-out activations, if already in memory) to avoid loading a second copy.
+    (the store's held-out activations, if already in memory) to skip reading the store; without it the rows
+    are streamed shard by shard, never all in RAM.
     """
-    x, info = (store.heldout() if x is None else x), store.row_info("heldout")
-    ua = encode_sparse(sae, x)
+    ua = encode_sparse(sae, x) if x is not None else encode_sparse_batches(sae, store.heldout_batches(8192))
+    info = store.row_info("heldout")
     text = autointerp.HeldoutText.from_row_info(info, val.category_names)
     units, explainer = autointerp.pick_units(ua, n_score), explainer or autointerp.ConciseExplainer()
     scores = np.array([autointerp.score_unit(ua, int(i), text, explainer)[0] for i in units])

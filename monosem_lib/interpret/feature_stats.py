@@ -7,6 +7,7 @@ from index arithmetic, not a Python loop per feature. Neurons go through the sam
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,17 +85,22 @@ def check_index(i: int, n: int, what: str = "feature") -> int:
     return int(i)
 
 
-@torch.no_grad()
 def encode_sparse(sae: SAE, acts: torch.Tensor, batch_size: int = 8192) -> UnitActs:
     """Run the SAE over held-out activations [n_rows, d_mlp] and keep the non-zero features."""
-    rows, units, vals = [], [], []
-    for i in tqdm(range(0, len(acts), batch_size), desc="encode", leave=False):
-        f = sae.encode(acts[i:i + batch_size])
+    return encode_sparse_batches(sae, (acts[i:i + batch_size] for i in range(0, len(acts), batch_size)))
+
+
+@torch.no_grad()
+def encode_sparse_batches(sae: SAE, batches: Iterable[torch.Tensor]) -> UnitActs:
+    """`encode_sparse` over consecutive row batches (e.g. `store.heldout_batches`): the rows are never all in RAM."""
+    rows, units, vals, n = [], [], [], 0
+    for x in tqdm(batches, desc="encode", leave=False):
+        f = sae.encode(x)
         r, u = torch.nonzero(f, as_tuple=True)
-        rows.append((r + i).numpy()), units.append(u.numpy()), vals.append(f[r, u].numpy())
+        rows.append((r + n).numpy()), units.append(u.numpy()), vals.append(f[r, u].numpy())
+        n += len(x)
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
-    return UnitActs.from_triples(len(acts), sae.n_features, cat(rows, np.int64), cat(units, np.int64),
-                                 cat(vals, np.float32))
+    return UnitActs.from_triples(n, sae.n_features, cat(rows, np.int64), cat(units, np.int64), cat(vals, np.float32))
 
 
 def density(ua: UnitActs) -> np.ndarray:

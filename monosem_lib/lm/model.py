@@ -156,6 +156,9 @@ def random_lm(cfg: LMConfig, seed: int) -> TinyLM:
     return TinyLM(cfg)
 
 
+REDO_LM = "delete it and rerun notebook 01_train_tiny_lm (the LM is rebuilt from its last checkpoint, or retrained)"
+
+
 def save_lm(lm: TinyLM, folder: str | Path, extra: dict | None = None) -> None:
     """Weights as safetensors + config as JSON, both written atomically."""
     folder = Path(folder)
@@ -169,8 +172,8 @@ def load_lm(path: str | Path, device: str = "cpu") -> TinyLM:
     folder = folder.parent if folder.suffix == ".safetensors" else folder
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no LM at {folder}; run notebook 01_train_tiny_lm first")
-    lm = TinyLM(LMConfig(**load_json(folder / "config.json")["lm"]))
-    lm.load_state_dict(load_tensors(folder / "model.safetensors"))
+    lm = TinyLM(LMConfig(**load_json(folder / "config.json", advice=REDO_LM)["lm"]))
+    lm.load_state_dict(load_tensors(folder / "model.safetensors", advice=REDO_LM))
     return lm.to(device).eval()
 
 

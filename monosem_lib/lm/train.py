@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, remove_leftovers, save_checkpoint
 from ..config import LMConfig, LMTrainConfig
 from ..io import load_json, save_json
 from ..parallel import run_in_processes
 from .evaluate import lm_loss
-from .model import TinyLM, save_lm
+from .model import REDO_LM, TinyLM, save_lm
 
 MIN_SPAWN_TOKENS = 1_000_000   # training tokens per model below which models train in this process
 
@@ -67,8 +67,10 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     called after each step (progress reporting from a worker process).
     """
     folder = Path(folder)
-    if (folder / "history.json").exists():
-        return load_json(folder / "history.json")
+    remove_leftovers(folder)
+    # finished = history *and* weights: a deleted (corrupt) model.safetensors is rebuilt from the last checkpoint
+    if all((folder / f).exists() for f in ("history.json", "model.safetensors", "config.json")):
+        return load_json(folder / "history.json", advice=REDO_LM)
     torch.manual_seed(seed)
     lm = TinyLM(model_cfg)
     opt = make_optimizer(lm, cfg)

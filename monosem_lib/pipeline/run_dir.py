@@ -30,22 +30,55 @@ def default_run_dir(profile: str) -> Path:
     return Path(env) if env else REPO_ROOT / "runs" / profile
 
 
+# what a stage's settings shape, in the run dir: to rebuild from a stage on, these go (with their configs)
+STAGE_OUTPUTS = {"data": None, "tokenizer": None,            # None: everything depends on the tokens
+                 "lm": ("lm", "acts", "sae"), "lm_train": ("lm", "acts", "sae"),
+                 "harvest": ("acts", "sae"), "sae": ("sae",)}
+LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae"), "lm_train": ("lm", "lm_train", "harvest", "sae"),
+                "harvest": ("harvest", "sae"), "sae": ("sae",)}
+
+
+def config_conflicts(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> list[tuple[str, str]]:
+    """(stage, 'key: pinned vs now') for every pinned setting of `stages` that `cfg` changes; writes nothing."""
+    out = []
+    for stage in stages:
+        path = Path(run_dir) / "config" / f"{stage}.json"
+        if path.exists():
+            advice = f"restore the settings it pinned, or {rebuild_advice(Path(run_dir), stage)}"
+            saved, wanted = load_json(path, advice=advice), _jsonable(cfg.stage(stage))
+            out += [(stage, f"{stage}.{k}: {saved.get(k)!r} there vs {wanted.get(k)!r} now")
+                    for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
+    return out
+
+
+def rebuild_advice(run_dir: Path, stage: str) -> str:
+    """How to rebuild from `stage` on while keeping the earlier stages' artifacts."""
+    if STAGE_OUTPUTS[stage] is None:
+        return f"delete {run_dir} to start fresh"
+    paths = [str(run_dir / p) for p in STAGE_OUTPUTS[stage]] + \
+            [str(run_dir / "config" / f"{s}.json") for s in LATER_STAGES[stage]]
+    return f"rebuild from the {stage} stage on (earlier stages kept) by deleting {' '.join(paths)}"
+
+
+def conflict_message(run_dir: Path, conflicts: list[tuple[str, str]]) -> str:
+    """One line: what differs, and how to keep the run dir or rebuild only from the first changed stage on."""
+    first = min((s for s, _ in conflicts), key=list(STAGE_OUTPUTS).index)
+    diffs = "; ".join(d for _, d in conflicts)
+    return (f"run dir {run_dir} was built with other settings ({diffs}); pass another run_dir to keep it, "
+            f"or {rebuild_advice(run_dir, first)}")
+
+
 def prepare_run_dir(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> Path:
-    """Create the run dir and pin `stages`' settings; refuse a run dir built with other settings."""
+    """Create the run dir and pin `stages`' settings; refuse (writing nothing) a run dir built with other settings."""
     run_dir = Path(run_dir)
+    conflicts = config_conflicts(run_dir, cfg, stages)
+    if conflicts:
+        raise ValueError(conflict_message(run_dir, conflicts))
     (run_dir / "config").mkdir(parents=True, exist_ok=True)
     for stage in stages:
         path = run_dir / "config" / f"{stage}.json"
-        wanted = _jsonable(cfg.stage(stage))
-        if path.exists():
-            saved = load_json(path)
-            diffs = [f"{stage}.{k}: {saved.get(k)!r} here vs {wanted.get(k)!r} now"
-                     for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
-            if diffs:
-                raise ValueError(f"run dir {run_dir} was created with different settings ({'; '.join(diffs)}); "
-                                 f"use another run_dir, or delete {run_dir} to start fresh")
-        else:
-            save_json(path, wanted)
+        if not path.exists():
+            save_json(path, _jsonable(cfg.stage(stage)))
     save_json(run_dir / "config" / "profile.json", {"profile": cfg.profile})
     return run_dir
 

@@ -1,6 +1,8 @@
 """Run the numbered notebooks in order with papermill, timing each, into one run dir."""
 from __future__ import annotations
 
+import json
+import os
 import re
 import resource
 import sys
@@ -8,7 +10,7 @@ import time
 from pathlib import Path
 
 from ..config import get_config
-from .run_dir import REPO_ROOT, default_run_dir
+from .run_dir import REPO_ROOT, config_conflicts, conflict_message, default_run_dir
 from .scorecard import record, write_markdown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -26,6 +28,14 @@ def list_notebooks(only: list[str] | None = None) -> list[Path]:
     return books
 
 
+def notebook_stages(nb: Path) -> list[str]:
+    """The stages a notebook pins: the `stages=[...]` of its setup_notebook call (none without one)."""
+    src = "".join("".join(c["source"]) for c in json.loads(nb.read_text(encoding="utf-8"))["cells"]
+                  if c["cell_type"] == "code")
+    m = re.search(r"setup_notebook\([^)]*stages=\[([^\]]*)\]", src)
+    return [] if m is None else re.findall(r"[\"']([a-z_]+)[\"']", m.group(1))
+
+
 def _peak_child_rss_mb() -> float:
     """Largest resident memory of any finished child process (the kernels), in MB."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -37,23 +47,36 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    get_config(profile, overrides)  # validate profile and overrides before starting anything
+    cfg = get_config(profile, overrides)  # validate profile and overrides before starting anything
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    books = list_notebooks(only)
+    stages = sorted({s for nb in books for s in notebook_stages(nb)})
+    conflicts = config_conflicts(run_dir, cfg, stages)     # refuse before a notebook (or its output) is touched
+    if conflicts:
+        raise ValueError(conflict_message(run_dir, conflicts))
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    books = list_notebooks(only)
     for i, nb in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {nb.stem} (profile {profile}) ...", flush=True)
         t0 = time.perf_counter()
+        # papermill rewrites its output after every cell: write beside the last good copy, replace it on success
+        running, failed = out_dir / f".{nb.stem}.running.ipynb", out_dir / f"{nb.stem}.failed.ipynb"
         try:
             pm.execute_notebook(
-                str(nb), str(out_dir / nb.name), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
+                str(nb), str(running), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
                 parameters={"profile": profile, "run_dir": str(run_dir.resolve()), "overrides": dict(overrides or {})},
                 progress_bar=progress, report_mode=False,
             )
-        except PapermillExecutionError as err:
+        except BaseException as err:          # a failed cell, a dead kernel, Ctrl-C: the last good copy stays
+            if running.exists():
+                os.replace(running, failed)
+            if not isinstance(err, PapermillExecutionError):
+                raise
+            kept = f"; the last good run of it is kept as {out_dir / nb.name}" if (out_dir / nb.name).exists() else ""
             raise RuntimeError(f"notebook {nb.stem} failed in cell {err.exec_count} ({err.ename}: {err.evalue}); "
-                               f"the executed notebook is {out_dir / nb.name}") from None
+                               f"the failed notebook is {failed}{kept}") from None
+        os.replace(running, out_dir / nb.name)
+        failed.unlink(missing_ok=True)
         wall = time.perf_counter() - t0
         # the running maximum over the kernels so far: a jump names the notebook that needed the memory
         card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1),

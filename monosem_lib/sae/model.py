@@ -216,6 +216,9 @@ def geometric_median(x: torch.Tensor, n_iter: int = 100, tol: float = 1e-6) -> t
     return y
 
 
+REDO_SAE = "delete it and rerun notebook 03_train_sae (the SAE is rebuilt from its last checkpoint, or retrained)"
+
+
 def save_sae(sae: SAE, folder: str | Path, extra: dict | None = None) -> Path:
     """Weights as sae.safetensors + {'sae': arch, **extra} as config.json, both atomic."""
     folder = Path(folder)
@@ -230,6 +233,6 @@ def load_sae(path: str | Path, device: str = "cpu") -> SAE:
     folder = folder.parent if folder.suffix == ".safetensors" else folder
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no SAE at {folder}; run notebook 03_train_sae first")
-    sae = SAE(**load_json(folder / "config.json")["sae"])
-    sae.load_state_dict(load_tensors(folder / "sae.safetensors"))
+    sae = SAE(**load_json(folder / "config.json", advice=REDO_SAE)["sae"])
+    sae.load_state_dict(load_tensors(folder / "sae.safetensors", advice=REDO_SAE))
     return sae.to(device).eval()

@@ -21,14 +21,13 @@ from typing import Callable, Iterable, Iterator
 import torch
 from tqdm.auto import tqdm
 
-from ..checkpoint import checkpoints, load_checkpoint, save_checkpoint
-from ..config import SAEConfig
+from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_checkpoint
+from ..config import SAEConfig, validate_stage
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors, save_json, save_tensors
-from .model import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
+from .model import REDO_SAE, SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 from .resampling import resample
 
-RESAMPLE = ("paper", "none", "reinit", "2024")
 SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
 MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
 COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
@@ -37,19 +36,10 @@ PoolFn = Callable[[int, int], torch.Tensor]          # (n, seed) -> n random tra
 
 
 def validate(cfg: SAEConfig) -> None:
-    """One-line errors for settings that cannot train."""
-    if cfg.resample not in RESAMPLE:
-        raise ValueError(f"sae.resample={cfg.resample!r} is not one of {', '.join(RESAMPLE)}")
-    if not (math.isfinite(cfg.l1_coeff) and 0 <= cfg.l1_coeff <= 1000):
-        raise ValueError(f"sae.l1_coeff={cfg.l1_coeff} must be between 0 and 1000 (typical: 0.1-1)")
-    if not (math.isfinite(cfg.lr) and 0 < cfg.lr <= 0.1):
-        raise ValueError(f"sae.lr={cfg.lr} must be in (0, 0.1] (typical: 1e-4-1e-3)")
-    if not 1 <= cfg.n_features <= 1 << 20:
-        raise ValueError(f"sae.n_features={cfg.n_features} must be between 1 and 1,048,576")
-    if cfg.batch_size < 1 or cfg.n_acts < cfg.batch_size:
+    """One-line errors for settings that cannot train (the same rules as get_config's)."""
+    validate_stage("sae", cfg)
+    if cfg.n_acts < cfg.batch_size:
         raise ValueError(f"sae.n_acts={cfg.n_acts} must be at least one batch of sae.batch_size={cfg.batch_size}")
-    if not (0 < cfg.resample_window <= 1 and all(0 < a < 1 for a in cfg.resample_at)):
-        raise ValueError("sae.resample_at and sae.resample_window are fractions of the run, in (0, 1)")
 
 
 def schedule(cfg: SAEConfig) -> dict:
@@ -165,8 +155,10 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     if mode not in ("auto", "dense", "reference"):
         raise ValueError(f"mode={mode!r} must be 'auto', 'dense' or 'reference'")
     folder = Path(folder)
-    if (folder / "history.json").exists():
-        return load_sae(folder, str(init_sample.device)), load_json(folder / "history.json")
+    remove_leftovers(folder)
+    # finished = history *and* both weight files: a deleted one is rebuilt from the last checkpoint
+    if all((folder / f).exists() for f in ("history.json", "sae.safetensors", "feature_counts.safetensors", "config.json")):
+        return load_sae(folder, str(init_sample.device)), load_json(folder / "history.json", advice=REDO_SAE)
     sched = schedule(cfg)
     n_steps, window = sched["n_steps"], sched["window"]
     ckpt_every = ckpt_every or max(100, n_steps // 4)
@@ -256,8 +248,8 @@ def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
     """(firings per feature, activations seen) over the last quarter of a finished run: densities at a
     resolution of ~1/(0.25 n_acts), far finer than a held-out set can give."""
     folder = Path(folder)
-    counts = load_tensors(folder / "feature_counts.safetensors")["counts"]
-    return counts, load_json(folder / "history.json")["count_acts"]
+    counts = load_tensors(folder / "feature_counts.safetensors", advice=REDO_SAE)["counts"]
+    return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
 
 
 def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,

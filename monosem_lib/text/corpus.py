@@ -88,9 +88,9 @@ def _cap_chars(docs: list[Document], max_chars: int) -> list[Document]:
 def split_documents(docs: list[Document], val_frac: float, seed: int) -> tuple[list[Document], list[Document]]:
     """Split by whole documents (no validation text leaks into training), stratified by category.
 
-    Each category with at least two documents puts round(n * val_frac) of them (at least one, never all)
-    into validation, so a rare category is evaluated too; a category with one document stays in training
-    (`missing_from_validation` names it).
+    Each category with at least two documents puts about `val_frac` of its *characters* (not of its
+    documents: a rare category's few documents differ in length) into validation, at least one document
+    and never all; a category with one document stays in training (`missing_from_validation` names it).
     """
     if not 0 < val_frac < 1:
         raise ValueError(f"data.val_frac must be between 0 and 1, got {val_frac}")
@@ -102,9 +102,22 @@ def split_documents(docs: list[Document], val_frac: float, seed: int) -> tuple[l
     for cat in sorted(by_category):
         ids = by_category[cat]
         rng.shuffle(ids)
-        n_val = 0 if len(ids) < 2 else min(len(ids) - 1, max(1, round(len(ids) * val_frac)))
-        val_ids.update(ids[:n_val])
+        if len(ids) >= 2:
+            val_ids.update(_take_chars(ids, [len(docs[i].text) for i in ids], val_frac))
     return [d for i, d in enumerate(docs) if i not in val_ids], [d for i, d in enumerate(docs) if i in val_ids]
+
+
+def _take_chars(ids: list[int], lengths: list[int], frac: float) -> list[int]:
+    """Walk `ids` in their (shuffled) order, taking a document when it brings the total closer to
+    `frac` of all characters; never all, and the shortest one if none was taken."""
+    target, total, taken = frac * sum(lengths), 0, []
+    for i, n in zip(ids, lengths):
+        if len(taken) == len(ids) - 1:
+            break
+        if abs(total + n - target) < abs(total - target):
+            taken.append(i)
+            total += n
+    return taken or [min(zip(lengths, ids))[1]]
 
 
 def missing_from_validation(train: list[Document], val: list[Document]) -> list[str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..io import atomic_write, load_json, save_json
+from ..io import CorruptFileError, atomic_write, load_json, remove_temp_files, save_json, verify_checksum, write_checksum
 from .corpus import Document
-from .tokenizer import EOT
+from .tokenizer import EOT, REDO_TOKENS
 
 
 @dataclass
@@ -60,11 +60,11 @@ def tokenize_documents(tok: Tokenizer, docs: list[Document], category_names: lis
 
 
 def save_split(split: TokenSplit, folder: str | Path) -> None:
-    """Write the arrays as .npy (memory-mappable) and the category names as JSON, atomically."""
+    """Write the arrays as .npy (memory-mappable, each with its sha256) and the category names as JSON, atomically."""
     folder = Path(folder)
     for name in ("tokens", "doc_starts", "doc_ids", "doc_category"):
         arr = getattr(split, name)
-        atomic_write(folder / f"{name}.npy", lambda tmp, arr=arr: _save_npy(tmp, arr))
+        write_checksum(atomic_write(folder / f"{name}.npy", lambda tmp, arr=arr: _save_npy(tmp, arr)))
     save_json(folder / "meta.json", {"category_names": split.category_names, "n_tokens": len(split)})
 
 
@@ -74,12 +74,23 @@ def _save_npy(tmp: str, arr: np.ndarray) -> None:
 
 
 def load_split(folder: str | Path, mmap: bool = True) -> TokenSplit:
-    """Read a saved split (token array memory-mapped by default)."""
+    """Read a saved split (token array memory-mapped by default), each array checked against its sha256."""
     folder = Path(folder)
     if not (folder / "meta.json").exists():
         raise FileNotFoundError(f"no tokenised split at {folder}; run notebook 01_train_tiny_lm first")
-    meta = load_json(folder / "meta.json")
-    load = lambda n, m=None: np.load(folder / f"{n}.npy", mmap_mode=m, allow_pickle=False)  # noqa: E731
+    advice = REDO_TOKENS.format(run_dir=folder.parent.parent)
+    meta = load_json(folder / "meta.json", advice=advice)
+
+    def load(name: str, mmap_mode: str | None = None) -> np.ndarray:
+        path = folder / f"{name}.npy"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist; {advice}")
+        verify_checksum(path, advice)
+        try:
+            return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise CorruptFileError(f"{path} is not a readable array ({err}); {advice}") from None
+
     return TokenSplit(load("tokens", "r" if mmap else None), load("doc_starts"), load("doc_ids"),
                       load("doc_category"), meta["category_names"])
 
@@ -105,6 +116,8 @@ def prepare_tokens(run_dir: str | Path, cfg) -> tuple[Tokenizer, TokenSplit, Tok
     from .tokenizer import TOKENIZER_FILE, load_tokenizer, save_tokenizer, train_tokenizer
 
     run_dir = Path(run_dir)
+    remove_temp_files(run_dir, recursive=False)      # a kill while writing the tokenizer or a split
+    remove_temp_files(run_dir / "tokens")
     if (run_dir / TOKENIZER_FILE).exists():
         return load_tokenizer(run_dir), load_split(run_dir / "tokens" / "train"), load_split(run_dir / "tokens" / "val")
     docs = load_corpus(cfg.data)

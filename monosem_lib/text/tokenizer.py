@@ -12,7 +12,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from ..config import TokenizerConfig
-from ..io import atomic_write
+from ..io import atomic_write, verify_checksum, write_checksum
 from .corpus import Document
 
 EOT = "<|endoftext|>"
@@ -43,9 +43,15 @@ def _capped_texts(docs: Iterable[Document], max_chars: int) -> Iterator[str]:
         yield doc.text
 
 
+# the tokenizer's presence marks tokenisation done: without it notebook 01 re-tokenises (deterministically)
+REDO_TOKENS = "delete {run_dir}/tokenizer.json and rerun notebook 01_train_tiny_lm (it re-tokenises the corpus the same way)"
+
+
 def save_tokenizer(tok: Tokenizer, run_dir: str | Path) -> Path:
-    """Atomically save as run_dir/tokenizer.json (the library's own JSON format)."""
-    return atomic_write(Path(run_dir) / TOKENIZER_FILE, lambda tmp: tok.save(tmp))
+    """Atomically save as run_dir/tokenizer.json (the library's own JSON format), with its sha256 beside it."""
+    path = atomic_write(Path(run_dir) / TOKENIZER_FILE, lambda tmp: tok.save(tmp))
+    write_checksum(path)
+    return path
 
 
 def load_tokenizer(run_dir: str | Path) -> Tokenizer:
@@ -53,6 +59,7 @@ def load_tokenizer(run_dir: str | Path) -> Tokenizer:
     path = Path(run_dir) / TOKENIZER_FILE
     if not path.exists():
         raise FileNotFoundError(f"no tokenizer at {path}; run notebook 01_train_tiny_lm first")
+    verify_checksum(path, REDO_TOKENS.format(run_dir=Path(run_dir)))
     return Tokenizer.from_file(str(path))
 
 

@@ -74,7 +74,11 @@ def test_round_trip_matches_mlp_acts(run):
         win = split.tokens[(ti[pick] - cp[pick])[:, None] + np.arange(16)].astype(np.int64)
         ref = lm.mlp_acts(torch.from_numpy(win))[torch.arange(200), torch.from_numpy(cp[pick])]
         torch.testing.assert_close(torch.from_numpy(acts[pick]).float(), ref, atol=2e-3, rtol=2e-3)
-    torch.testing.assert_close(store.heldout(), torch.from_numpy(_all_rows(store, "heldout")).float())
+    every = torch.from_numpy(_all_rows(store, "heldout")).float()
+    torch.testing.assert_close(store.heldout(), every)
+    torch.testing.assert_close(store.heldout(n_rows=123), every[:123])           # a head, across no shard edge
+    torch.testing.assert_close(store.heldout(n_rows=10**9), every)
+    torch.testing.assert_close(store.heldout_mean(), every.mean(0), atol=1e-5, rtol=1e-5)
 
 
 def test_one_epoch_returns_every_row_once_and_never_heldout(run):

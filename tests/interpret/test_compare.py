@@ -7,13 +7,13 @@ from tests.interpret.common import planted
 
 
 class FakeStore:
-    """The two methods score_sae reads from an activation store."""
+    """The two methods score_sae reads from an activation store (rows streamed in batches)."""
 
     def __init__(self, x, tokens):
         self.x, self.tokens = x, tokens
 
-    def heldout(self):
-        return self.x
+    def heldout_batches(self, batch_size):
+        return (self.x[i:i + batch_size] for i in range(0, len(self.x), batch_size))
 
     def row_info(self, part):
         n = len(self.tokens)
@@ -36,3 +36,5 @@ def test_score_sae_gives_planted_features_high_scores_and_a_proxy_table():
     assert 0 < card["control.random_lm.autointerp_median.features"] <= 1
     assert card["control.random_lm.proxy.sql.n_tokens"] == n // 2
     assert "control.random_lm.proxy.sql.feature_corr" in card
+    again = compare.score_sae(sae, FakeStore(x, tokens), val, None, llr, masks, n_score=12, x=x)   # rows in memory
+    np.testing.assert_array_equal(again["autointerp"], result["autointerp"])

@@ -38,18 +38,33 @@ def test_seeds_give_different_models(tmp_path):
     assert not torch.equal(_weights(tmp_path / "a")["W_E.weight"], _weights(tmp_path / "b")["W_E.weight"])
 
 
-def test_corrupted_checkpoint_is_an_error_and_previous_kept(tmp_path):
+def test_a_corrupted_checkpoint_is_dropped_and_training_resumes_from_the_one_before(tmp_path):
     split = tiny_split()
+    train_lm(tmp_path / "full", TINY_LM, CFG, 0, split.tokens)
     train_lm(tmp_path / "m", TINY_LM, CFG, 0, split.tokens, stop_after=8)
     ckpts = sorted((tmp_path / "m" / "checkpoints").glob("*.safetensors"))
     assert len(ckpts) == 2
     ckpts[-1].write_bytes(ckpts[-1].read_bytes()[:100])
-    with pytest.raises(CorruptFileError, match=f"{ckpts[-1].name} is corrupted.*{ckpts[-2].name}"):
+    with pytest.warns(UserWarning, match=f"{ckpts[-1].name} .* damaged or incomplete.*removed"):
         train_lm(tmp_path / "m", TINY_LM, CFG, 0, split.tokens)
-    assert ckpts[-2].exists()
-    ckpts[-1].unlink()  # as the message says: delete it to resume from the previous one
+    full, resumed = _weights(tmp_path / "full"), _weights(tmp_path / "m")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_a_deleted_corrupt_model_is_rebuilt_as_the_error_says(tmp_path):
+    split = tiny_split()
     train_lm(tmp_path / "m", TINY_LM, CFG, 0, split.tokens)
-    assert (tmp_path / "m" / "model.safetensors").exists()
+    path = tmp_path / "m" / "model.safetensors"
+    good = path.read_bytes()
+    flipped = bytearray(good)
+    for i in range(len(good) - 300, len(good) - 44):           # 256 bytes inside the tensor data
+        flipped[i] ^= 0xFF
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(CorruptFileError, match=r"model.safetensors is corrupted.*delete it and rerun notebook 01"):
+        load_lm(tmp_path / "m")
+    path.unlink()                                              # the advice
+    train_lm(tmp_path / "m", TINY_LM, CFG, 0, split.tokens)
+    assert path.read_bytes() == good
 
 
 def test_nan_loss_stops_with_the_step(tmp_path):

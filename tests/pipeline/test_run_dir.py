@@ -8,9 +8,31 @@ from monosem_lib.pipeline.run_dir import load_run, prepare_run_dir, saved_config
 def test_run_dir_pins_settings_and_refuses_to_mix(tmp_path):
     prepare_run_dir(tmp_path, get_config("smoke"), ["lm", "lm_train"])
     prepare_run_dir(tmp_path, get_config("smoke"), ["lm", "lm_train"])  # same settings: fine
-    with pytest.raises(ValueError, match=r"different settings \(lm.d_model: 32 here vs 64 now\).*start fresh"):
+    with pytest.raises(ValueError, match=r"other settings \(lm.d_model: 32 there vs 64 now\).*rebuild from the lm"):
         prepare_run_dir(tmp_path, get_config("smoke", {"lm.d_model": 64}), ["lm"])
     assert saved_config(tmp_path).lm.d_model == 32
+
+
+def test_a_refused_run_dir_is_left_as_it_was_and_the_advice_rebuilds_only_later_stages(tmp_path):
+    import re
+    stages = ["data", "tokenizer", "lm", "lm_train", "harvest"]
+    prepare_run_dir(tmp_path, get_config("smoke"), stages)
+    for keep in ("tokens/train/tokens.npy", "lm/A/model.safetensors", "acts/A/manifest.json"):
+        (tmp_path / keep).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / keep).write_text("artifact")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    cfg = get_config("smoke", {"harvest.n_rows": 30_000})
+    with pytest.raises(ValueError) as err:
+        prepare_run_dir(tmp_path, cfg, stages + ["sae"])          # sae would be new: it must not be pinned either
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    msg = str(err.value)
+    assert "\n" not in msg and "harvest.n_rows: 20000 there vs 30000 now" in msg
+    for path in re.search(r"by deleting (.*)$", msg).group(1).split():
+        p = tmp_path / path[len(str(tmp_path)) + 1:]
+        (__import__("shutil").rmtree(p) if p.is_dir() else p.unlink()) if p.exists() else None
+    prepare_run_dir(tmp_path, cfg, stages + ["sae"])                # the advice, followed, works
+    assert (tmp_path / "lm/A/model.safetensors").exists() and not (tmp_path / "acts").exists()
+    assert saved_config(tmp_path).harvest.n_rows == 30_000
 
 
 def test_load_run_needs_a_run_dir(tmp_path):

@@ -16,18 +16,39 @@ def test_unknown_profile_and_notebook_are_one_line_errors():
         assert out.returncode == 1 and msg in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
-def test_failure_names_notebook_and_cell(tmp_path, monkeypatch):
+def _notebook(folder, *cells):
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("profile = 'smoke'\nrun_dir = None\noverrides = {}"),
-                nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("raise ValueError('boom')")]
+    nb.cells = [nbformat.v4.new_code_cell("profile = 'smoke'\nrun_dir = None\noverrides = {}")]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
     nb.cells[0].metadata["tags"] = ["parameters"]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    (tmp_path / "nbs").mkdir()
-    nbformat.write(nb, tmp_path / "nbs" / "01_broken.ipynb")
+    folder.mkdir(exist_ok=True)
+    nbformat.write(nb, folder / "01_broken.ipynb")
+
+
+def test_failure_names_notebook_and_cell_and_keeps_the_last_good_copy(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "NOTEBOOK_DIR", tmp_path / "nbs")
+    out = tmp_path / "run" / "notebooks"
+    _notebook(tmp_path / "nbs", "x = 1", "print('the class figure')")
+    pipeline.run_pipeline("smoke", tmp_path / "run", progress=False)
+    good = (out / "01_broken.ipynb").read_bytes()
+    assert b"the class figure" in good
+    _notebook(tmp_path / "nbs", "x = 1", "raise ValueError('boom')")
     # cell numbers are execution counts of the executed notebook, which has papermill's injected cell
-    with pytest.raises(RuntimeError, match=r"notebook 01_broken failed in cell 4 \(ValueError: boom\)"):
+    with pytest.raises(RuntimeError, match=r"notebook 01_broken failed in cell 4 \(ValueError: boom\).*"
+                                           r"01_broken.failed.ipynb; the last good run of it is kept"):
         pipeline.run_pipeline("smoke", tmp_path / "run", progress=False)
+    assert (out / "01_broken.ipynb").read_bytes() == good
+    assert b"boom" in (out / "01_broken.failed.ipynb").read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["01_broken.failed.ipynb", "01_broken.ipynb"]   # no temp file
+    _notebook(tmp_path / "nbs", "x = 2")
+    pipeline.run_pipeline("smoke", tmp_path / "run", progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["01_broken.ipynb"]          # fixed: the failed copy goes
+
+
+def test_every_shipped_notebook_declares_the_stages_it_pins():
+    for nb in pipeline.list_notebooks():
+        assert pipeline.notebook_stages(nb)[:4] == ["data", "tokenizer", "lm", "lm_train"], nb.name
 
 
 def test_end_to_end_smoke_pipeline(tmp_path):

@@ -99,6 +99,32 @@ def test_split_is_stratified_and_names_categories_it_cannot_hold_out():
     assert missing_from_validation(train, val) == ["single"]
 
 
+def test_split_holds_out_a_share_of_characters_not_of_documents():
+    # one long and nine short documents: a tenth of the documents would hold out 1% or 50% of the text
+    docs = [Document(0, "rare", "x" * 9000)] + [Document(1 + i, "rare", "y" * 100) for i in range(9)]
+    docs += [Document(20 + i, "bulk", "z" * 100) for i in range(50)]
+    for seed in range(5):
+        _, val = split_documents(docs, 0.2, seed)
+        chars = sum(len(d.text) for d in val if d.category == "rare")
+        assert chars == 900, (seed, chars)       # 0.2 of 9,900 = 1,980: the long one would overshoot, so it stays
+        assert sum(len(d.text) for d in val if d.category == "bulk") == 1000
+
+
+def test_classroom_validation_holds_val_frac_of_every_category_text():
+    cfg = get_config("classroom")
+    train, val = split_documents(load_corpus(cfg.data), cfg.data.val_frac, cfg.data.seed)
+    chars, longest = Counter(), Counter()
+    for d in train + val:
+        chars[d.category] += len(d.text)
+        longest[d.category] = max(longest[d.category], len(d.text))
+    held = Counter()
+    for d in val:
+        held[d.category] += len(d.text)
+    for c in chars:
+        if MANIFEST["categories"][c]["n_docs"] >= 3:          # within one document of the target share
+            assert abs(held[c] - cfg.data.val_frac * chars[c]) <= longest[c], c
+
+
 def test_embedded_corpus_cap_keeps_a_mix():
     docs = load_corpus(DataConfig(max_chars=300_000))
     assert 300_000 <= sum(len(d.text) for d in docs) < 320_000
