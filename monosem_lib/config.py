@@ -91,6 +91,11 @@ class SAEConfig:
     alt_recipe: str = "2024"          # the recipe that is not the main one, trained on A and B beside it (`alt.<recipe>.*`)
     alt_l1_coeff: float = 0.018       # its lambda (the 2024 penalty weighs f_i by |W_dec,i|: another scale); L0 ~38
     controls: bool = True             # also train the SAE-seed control (A_seed1) and the random-LM control
+    k: int = 32                       # topk / batchtopk recipes: active features per token (Gao et al. 2024)
+    aux_coeff: float = 0.03125        # their AuxK loss weight (1/32, Gao et al.): dead features model the residual
+    aux_k: int = 256                  # dead features used by AuxK per token (Gao et al.: d_model / 2)
+    aux_dead_acts: int = 100_000      # AuxK's "dead": not fired for this many activations (Gao et al.: 10M tokens);
+                                      # a short window made AuxK push rare features dead on the synthetic tests
 
 
 @dataclass
@@ -125,7 +130,8 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "harvest.shard_rows": 8_192, "harvest.batch_contexts": 32,
             "sae.n_features": 256, "sae.l1_coeff": 0.03, "sae.alt_l1_coeff": 0.03, "sae.batch_size": 256, "sae.n_acts": 20_000,
             "sae.resample_pool": 2048,
-            "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000,
+            "sae.sweep_sizes": (64, 128), "sae.sweep_n_acts": 10_000, "sae.k": 16, "sae.aux_k": 64,
+            "sae.aux_dead_acts": 5_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
             "sae.eval_tokens": 4_096,
         }
@@ -176,7 +182,7 @@ def _coerce(value: Any, like: Any, key: str) -> Any:
     return value
 
 
-RESAMPLE = ("paper", "none", "reinit", "2024")       # SAE recipes: the paper's resampling, none, re-init, 2024
+RESAMPLE = ("paper", "none", "reinit", "2024", "topk", "batchtopk")   # SAE recipes (sae.resample)
 INF = float("inf")
 
 
@@ -231,6 +237,8 @@ RULES: dict[str, Rule] = {
     "sae.sweep_sizes": _int(1, 1 << 20), "sae.sweep_n_acts": _int(1), "sae.ablation_n_features": _int(1, 1 << 20),
     "sae.ablation_n_acts": _int(1), "sae.ablation_lr": Rule(0, 0.1, lo_open=True), "sae.eval_tokens": _int(1),
     "sae.alt_recipe": Rule(choices=RESAMPLE), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
+    "sae.k": _int(1, 1 << 20), "sae.aux_coeff": Rule(0, 100), "sae.aux_k": _int(1, 1 << 20),
+    "sae.aux_dead_acts": _int(1),
 }
 HINTS = {"sae.l1_coeff": "; the profiles use 0.006-0.03 on normalised inputs",
          "sae.alt_l1_coeff": "; the profiles use 0.018-0.03", "lm_train.lr": "; the profiles use 2e-3-5e-3",
@@ -275,6 +283,8 @@ def validate(cfg: RunConfig) -> None:
         (c.lm_train.warmup_steps <= c.lm_train.max_steps,
          f"lm_train.warmup_steps={c.lm_train.warmup_steps} must not exceed lm_train.max_steps={c.lm_train.max_steps}"),
     ]
+    if c.sae.k > c.sae.n_features:
+        pairs.append((False, f"sae.k={c.sae.k} must not exceed sae.n_features={c.sae.n_features}"))
     for name in ("n_acts", "sweep_n_acts", "ablation_n_acts"):
         pairs.append((getattr(c.sae, name) >= c.sae.batch_size,
                       f"sae.{name}={getattr(c.sae, name)} must be at least one batch (sae.batch_size={c.sae.batch_size})"))

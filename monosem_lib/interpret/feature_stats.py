@@ -174,8 +174,11 @@ def logit_weights(lm: TinyLM, directions: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def feature_on_windows(lm: TinyLM, sae: SAE, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """Activation of feature features[b] at every token of windows[b] ([B, T] token ids, right-padded)."""
+    if sae.arch.k:                   # TopK: a feature's value depends on the others, so encode them all
+        f = sae.encode(lm.mlp_acts(windows))                                # [B, T, n_features]
+        return f.gather(2, features.view(-1, 1, 1).expand(-1, f.shape[1], 1)).squeeze(2)
     x = lm.mlp_acts(windows) * sae.scale                                    # [B, T, d_mlp]
-    if sae.recipe == "paper":
+    if sae.unit_decoder:
         x = x - sae.b_dec
     pre = torch.einsum("btd,bd->bt", x, sae.W_enc[features]) + sae.b_enc[features][:, None]
     return pre.relu()

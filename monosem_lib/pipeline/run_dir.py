@@ -125,7 +125,7 @@ class Run:
 
     def sae(self, name: str = "A", device: str = "cpu") -> SAE:
         """An SAE of run_dir/sae/<name>: 'A', 'B' (the main ones), 'A_<n_features>' (size sweep),
-        'ablation_<strategy>', the controls 'A_seed1' and 'random', the other recipe 'alt_A' / 'alt_B';
+        'ablation_<strategy>', the controls 'A_seed1' and 'random', the other recipe 'alt_A' / 'alt_B', 'topk_A';
         a missing one is an error naming notebook 03."""
         key = f"sae{name}{device}"
         if key not in self._cache:

@@ -8,7 +8,11 @@ recipe's normalisation; by default also used with the paper recipe, where it cha
 λ (and the biases' Adam step relative to the data), making λ portable between LMs; scale = 1 when
 SAEConfig.normalize is off). `recipe="2024"`
 (PAPER.md, 'The 2024 recipe'): no pre-encoder subtraction of b_dec, decoder norms are free and the
-penalty is λ·Σ_i f_i‖W_dec,i‖. `encode`/`decode` take and return raw activations either way.
+penalty is λ·Σ_i f_i‖W_dec,i‖. `recipe="topk"` (Gao et al. 2024) keeps each token's k largest
+pre-activations (ReLU'd) and `recipe="batchtopk"` (Bussmann et al. 2024) the k·B largest of a batch of B,
+with a learned threshold θ for inference (f = pre · [pre > θ]); both have no sparsity penalty, a unit-norm
+decoder (gradient projected as in the paper), the encoder initialised as the decoder's transpose, and an
+auxiliary loss on dead features (AuxK, in train.py). `encode`/`decode` take and return raw activations.
 
 `sae_grads` computes the loss and writes exact gradients without autograd. Once the features are
 sparse it runs the decoder, and the whole backward pass, on the active (token, feature) pairs only
@@ -25,7 +29,8 @@ import torch.nn as nn
 
 from ..io import load_json, load_tensors, save_json, save_tensors
 
-RECIPES = ("paper", "2024")
+RECIPES = ("paper", "2024", "topk", "batchtopk")
+TOPK_RECIPES = ("topk", "batchtopk")
 
 
 @dataclass
@@ -34,16 +39,19 @@ class SAEArch:
     d_mlp: int
     n_features: int
     recipe: str = "paper"
+    k: int = 0                 # topk / batchtopk: active features per token (on average, for batchtopk)
 
 
 class SAE(nn.Module):
     """Untied one-layer sparse autoencoder; W_enc and W_dec are both [n_features, d_mlp]."""
 
-    def __init__(self, d_mlp: int, n_features: int, recipe: str = "paper", seed: int = 0):
+    def __init__(self, d_mlp: int, n_features: int, recipe: str = "paper", seed: int = 0, k: int = 0):
         super().__init__()
         if recipe not in RECIPES:
             raise ValueError(f"unknown SAE recipe {recipe!r}; use one of {', '.join(RECIPES)}")
-        self.arch = SAEArch(d_mlp, n_features, recipe)
+        if recipe in TOPK_RECIPES and not 1 <= k <= n_features:
+            raise ValueError(f"a {recipe} SAE needs 1 <= k <= n_features={n_features} (sae.k), got {k}")
+        self.arch = SAEArch(d_mlp, n_features, recipe, k if recipe in TOPK_RECIPES else 0)
         gen = torch.Generator().manual_seed(seed)
         # Kaiming-uniform encoder (as nn.Linear); decoder rows random directions at unit norm
         bound = 1.0 / d_mlp ** 0.5
@@ -53,9 +61,13 @@ class SAE(nn.Module):
         if recipe == "2024":       # Anthropic 2024: decoder rows with norm ~0.1, encoder = decoder transposed
             W_dec = 0.1 * W_dec / W_dec.norm(dim=1, keepdim=True)
             self.W_enc.data.copy_(W_dec)
-        self.W_dec = nn.Parameter(W_dec / W_dec.norm(dim=1, keepdim=True) if recipe == "paper" else W_dec)
+        self.W_dec = nn.Parameter(W_dec / W_dec.norm(dim=1, keepdim=True) if recipe != "2024" else W_dec)
+        if recipe in TOPK_RECIPES:  # Gao et al.: encoder = decoder transposed at init
+            self.W_enc.data.copy_(self.W_dec.data)
         self.b_dec = nn.Parameter(torch.zeros(d_mlp))
         self.register_buffer("scale", torch.ones(()))    # input multiplier: E‖scale·x‖² = d_mlp (or 1)
+        if recipe == "batchtopk":
+            self.register_buffer("threshold", torch.zeros(()))   # θ: running mean of the smallest kept value
 
     @property
     def recipe(self) -> str:
@@ -65,11 +77,31 @@ class SAE(nn.Module):
     def n_features(self) -> int:
         return self.arch.n_features
 
+    @property
+    def unit_decoder(self) -> bool:
+        """Decoder rows kept at unit norm, inputs centred by b_dec (all recipes but 2024)."""
+        return self.recipe != "2024"
+
+    def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder pre-activations [B, n] of scaled inputs [B, d_mlp]."""
+        return torch.addmm(self.b_enc, x - self.b_dec if self.unit_decoder else x, self.W_enc.T)
+
+    def activate(self, pre: torch.Tensor, train_batch: bool = False) -> torch.Tensor:
+        """Pre-activations [B, n] -> features: ReLU, per-token top-k, or batch top-k (θ at inference)."""
+        if self.recipe == "topk":
+            vals, idx = pre.topk(self.arch.k, dim=1)
+            return torch.zeros_like(pre).scatter_(1, idx, vals.relu_())
+        if self.recipe == "batchtopk":
+            if not train_batch:
+                return pre * (pre > self.threshold.clamp_min(0))
+            flat = pre.relu().view(-1)
+            vals, idx = flat.topk(min(flat.numel(), self.arch.k * len(pre)))
+            return torch.zeros_like(flat).scatter_(0, idx, vals).view_as(pre)
+        return pre.relu()
+
     def encode_scaled(self, x: torch.Tensor) -> torch.Tensor:
         """Features of inputs already multiplied by `scale` (the space the SAE is trained in)."""
-        if self.recipe == "paper":
-            x = x - self.b_dec
-        return torch.relu(torch.addmm(self.b_enc, x.reshape(-1, x.shape[-1]), self.W_enc.T)).view(*x.shape[:-1], -1)
+        return self.activate(self.pre_acts(x.reshape(-1, x.shape[-1]))).view(*x.shape[:-1], -1)
 
     def decode_scaled(self, f: torch.Tensor) -> torch.Tensor:
         """x̂ in the scaled space; without autograd, sparse f goes through a CSR matmul (~4x faster at L0 ~ 20)."""
@@ -100,21 +132,21 @@ class SAE(nn.Module):
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:
-        """Paper recipe: put every decoder row back at unit norm (after each optimiser step)."""
-        if self.recipe == "paper":
+        """Paper and TopK recipes: put every decoder row back at unit norm (after each optimiser step)."""
+        if self.unit_decoder:
             self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
     @torch.no_grad()
     def project_decoder_grad(self) -> None:
-        """Paper recipe: remove from each decoder row's gradient its component along that (unit) row."""
-        if self.recipe == "paper" and self.W_dec.grad is not None:
+        """Paper and TopK recipes: remove from each decoder row's gradient its component along that (unit) row."""
+        if self.unit_decoder and self.W_dec.grad is not None:
             g, w = self.W_dec.grad, self.W_dec
             g.addcmul_(torch.linalg.vecdot(g, w)[:, None], w, value=-1.0)
 
 
 def sae_loss(sae: SAE, x: torch.Tensor, l1_coeff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Plain autograd loss on inputs in the SAE's (scaled) space -> (loss, mse, f). The reference."""
-    f = sae.encode_scaled(x)
+    f = sae.activate(sae.pre_acts(x), train_batch=True)
     mse = (sae.decode_scaled(f) - x).pow(2).mean()
     w = sae.penalty_weights()
     l1 = (f.sum(0) @ w if w is not None else f.sum()) / len(x)
@@ -159,8 +191,9 @@ def sae_grads(sae: SAE, x: torch.Tensor, l1_coeff: float, sparse: bool) -> dict:
     B, d = x.shape
     W_enc, b_enc, W_dec, b_dec = sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec
     with torch.no_grad():
-        x_bar = x - b_dec if sae.recipe == "paper" else x
-        f = torch.addmm(b_enc, x_bar, W_enc.T).relu_()                      # [B, n]: the one dense matmul
+        x_bar = x - b_dec if sae.unit_decoder else x
+        f = sae.activate(torch.addmm(b_enc, x_bar, W_enc.T), train_batch=True)   # [B, n]: the one dense matmul
+        kept_min = f[f > 0].min() if sae.recipe == "batchtopk" and bool((f > 0).any()) else None
         w = sae.penalty_weights()
         if sparse:
             with warnings.catch_warnings():             # "sparse CSR support is in beta": the ops used here are tested
@@ -193,14 +226,14 @@ def sae_grads(sae: SAE, x: torch.Tensor, l1_coeff: float, sparse: bool) -> dict:
             counts = (f > 0).sum(0)
             nnz = int(counts.sum())
         b_dec.grad = g_xhat.sum(0)
-        if sae.recipe == "paper":                                            # x̄ = x − b_dec feeds the encoder
+        if sae.unit_decoder:                                                 # x̄ = x − b_dec feeds the encoder
             b_dec.grad.sub_(b_enc.grad @ W_enc)
             l1 = f_sum.sum() / B
         else:                                                                # d(λ Σ f_i‖W_i‖)/dW_i
             W_dec.grad.addcmul_((f_sum * (l1_coeff / B) / w.clamp_min(1e-12))[:, None], W_dec)
             l1 = f_sum @ w / B
     return {"loss": mse + l1_coeff * l1, "mse": mse, "l1": l1, "l0": torch.tensor(nnz / B), "counts": counts,
-            "density": nnz / f.numel()}
+            "density": nnz / f.numel(), "x_bar": x_bar, "residual": g_xhat, "kept_min": kept_min}
 
 
 @torch.no_grad()

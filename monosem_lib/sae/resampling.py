@@ -52,7 +52,7 @@ def resample(sae: SAE, opt: torch.optim.Optimizer, dead: torch.Tensor, pool: tor
         x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-8)
         alive = ~dead
         enc_norm = sae.W_enc[alive].norm(dim=1).mean() if alive.any() else torch.tensor(1.0)
-        sae.W_dec[idx] = x if sae.recipe == "paper" else 0.1 * x
+        sae.W_dec[idx] = x if sae.unit_decoder else 0.1 * x
         sae.W_enc[idx] = 0.2 * enc_norm * x
     elif strategy == "reinit":
         d = sae.arch.d_mlp

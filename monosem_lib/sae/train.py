@@ -25,11 +25,12 @@ from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_ch
 from ..config import SAEConfig, validate_stage
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors, save_json, save_tensors
-from .model import REDO_SAE, SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
+from .model import REDO_SAE, SAE, TOPK_RECIPES, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 from .resampling import resample
 
 SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
 MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
+NO_RESAMPLING = ("none", "2024", "topk", "batchtopk")   # recipes that never resample dead features
 COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
 
 PoolFn = Callable[[int, int], torch.Tensor]          # (n, seed) -> n random training rows (store.sample)
@@ -46,13 +47,15 @@ def schedule(cfg: SAEConfig) -> dict:
     """Steps of the run, resampling steps, dead window and log interval, all from cfg."""
     n_steps = cfg.n_acts // cfg.batch_size
     window = max(1, round(cfg.resample_window * n_steps))
-    at = [] if cfg.resample in ("none", "2024") else sorted({round(a * n_steps) for a in cfg.resample_at})
+    at = [] if cfg.resample in NO_RESAMPLING else sorted({round(a * n_steps) for a in cfg.resample_at})
     return {"n_steps": n_steps, "resample_steps": [s for s in at if window <= s < n_steps], "window": window,
             "log_every": max(1, n_steps // 250)}
 
 
 def lr_l1_at(step: int, n_steps: int, cfg: SAEConfig) -> tuple[float, float]:
     """(lr, λ) at a step: constant (paper); 2024: λ warm-up over the first 5%, LR cool-down over the last 20%."""
+    if cfg.resample in TOPK_RECIPES:          # sparsity is set by k: no penalty
+        return cfg.lr, 0.0
     if cfg.resample != "2024":
         return cfg.lr, cfg.l1_coeff
     warm, cool = max(1, round(0.05 * n_steps)), max(1, round(0.2 * n_steps))
@@ -69,7 +72,8 @@ def make_optimizer(sae: SAE, lr: float) -> torch.optim.Adam:
 @torch.no_grad()
 def init_sae(d_mlp: int, cfg: SAEConfig, sample: torch.Tensor) -> SAE:
     """A fresh SAE: input scale so that E‖x‖² = d_mlp (2024 recipe, or cfg.normalize), b_dec = geometric median."""
-    sae = SAE(d_mlp, cfg.n_features, "2024" if cfg.resample == "2024" else "paper", seed=cfg.seed).to(sample.device)
+    recipe = cfg.resample if cfg.resample in ("2024",) + TOPK_RECIPES else "paper"
+    sae = SAE(d_mlp, cfg.n_features, recipe, seed=cfg.seed, k=cfg.k).to(sample.device)
     if sae.recipe == "2024" or cfg.normalize:
         sae.scale.fill_((d_mlp / sample.pow(2).sum(1).mean().clamp_min(1e-12)).sqrt())
     sae.b_dec.copy_(geometric_median(sample * sae.scale))
@@ -77,11 +81,13 @@ def init_sae(d_mlp: int, cfg: SAEConfig, sample: torch.Tensor) -> SAE:
 
 
 def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: float, mode: str = "auto",
-               density: float = 1.0) -> dict:
+               density: float = 1.0, dead: torch.Tensor | None = None, aux: tuple[float, int] = (0.0, 0)) -> dict:
     """One Adam step on batch x (scaled space): gradients, decoder-gradient projection, step, renorm.
 
     mode 'auto' takes the sparse path when the previous step's density was below SPARSE_BELOW;
     'reference' is plain autograd. A non-finite loss skips the update and returns ok=False.
+    TopK recipes: `aux` = (coefficient, k_aux) of the AuxK loss on the `dead` features (bool [n]);
+    batchtopk: out['kept_min'] is the batch's smallest kept activation (θ is set from it by train_sae).
     """
     if mode == "reference":
         opt.zero_grad(set_to_none=True)
@@ -92,6 +98,11 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
                "counts": active.sum(0), "density": 1.0}
     else:
         out = sae_grads(sae, x, l1_coeff, sparse=mode == "auto" and density < SPARSE_BELOW)
+    if sae.arch.k and aux[0] > 0 and dead is not None and bool(dead.any()):
+        residual = (x - sae.decode_scaled(sae.activate(sae.pre_acts(x), train_batch=True))).detach() \
+            if mode == "reference" else out["residual"].mul(-0.5 * out["residual"].numel())
+        out["aux"] = auxk_loss_backward(sae, x, residual, dead, *aux)
+        out["loss"] = out["loss"] + out["aux"]
     out["ok"] = math.isfinite(out["loss"].item())
     if out["ok"]:
         sae.project_decoder_grad()
@@ -100,6 +111,24 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
         opt.step()
         sae.normalize_decoder()
     return out
+
+
+def auxk_loss_backward(sae: SAE, x: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor, coeff: float,
+                       k_aux: int) -> torch.Tensor:
+    """AuxK (Gao et al. 2024): the top-k_aux *dead* features reconstruct the main reconstruction's residual.
+
+    Adds coeff · MSE(residual, their reconstruction) to the parameters' gradients (autograd over the dead
+    rows only: few of them, so this costs little) and returns that loss term.
+    """
+    idx = dead.nonzero().squeeze(1)
+    with torch.enable_grad():
+        x_bar = x - sae.b_dec if sae.unit_decoder else x
+        pre = torch.addmm(sae.b_enc[idx], x_bar, sae.W_enc[idx].T)
+        vals, top = pre.topk(min(k_aux, len(idx)), dim=1)
+        f = torch.zeros_like(pre).scatter(1, top, vals.relu())
+        loss = coeff * (f @ sae.W_dec[idx] - residual).pow(2).mean()
+        loss.backward()
+    return loss.detach()
 
 
 def _save_ckpt(folder: Path, step: int, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
@@ -161,6 +190,7 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
         return load_sae(folder, str(init_sample.device)), load_json(folder / "history.json", advice=REDO_SAE)
     sched = schedule(cfg)
     n_steps, window = sched["n_steps"], sched["window"]
+    aux_window = max(1, -(-cfg.aux_dead_acts // cfg.batch_size))        # steps without firing = dead, for AuxK
     ckpt_every = ckpt_every or max(100, n_steps // 4)
     sae = init_sae(d_mlp, cfg, init_sample)
     opt = make_optimizer(sae, cfg.lr)
@@ -193,8 +223,14 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
         lr, l1 = lr_l1_at(step, n_steps, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        out = train_step(sae, opt, x, l1, mode, density)
+        dead_now = (step - last_fired) >= aux_window if sae.arch.k else None    # AuxK's dead features
+        out = train_step(sae, opt, x, l1, mode, density, dead_now, (cfg.aux_coeff, cfg.aux_k))
         density = out["density"]
+        if sae.recipe == "batchtopk" and out["ok"] and out.get("kept_min") is not None:
+            n_mean = step - count_from + 1        # θ = mean of the batches' smallest kept value over the last
+            with torch.no_grad():                 # quarter (Bussmann et al.); before that, the latest batch's
+                t = sae.threshold
+                t.copy_(out["kept_min"] if n_mean <= 1 else t + (out["kept_min"] - t) / n_mean)
         if not out["ok"]:
             bar.close()
             kept = f"the last good checkpoint {last_ok} is kept" if last_ok else "no checkpoint was written yet"
