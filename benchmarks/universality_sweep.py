@@ -13,6 +13,7 @@ notes; each variant takes ~2-3 minutes on 2 CPU cores at classroom size. One JSO
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -78,7 +79,8 @@ def main() -> None:
     src = Path(args.run)
     variants = {n: json.loads(j) for n, j in args.variant} if args.variant else DEFAULT_VARIANTS
     for k, (name, ov) in enumerate(variants.items()):
-        run_dir = scratch_run(src, Path(args.out) / f"v{k}")
+        tag = hashlib.sha1(json.dumps(ov, sort_keys=True).encode()).hexdigest()[:8]
+        run_dir = scratch_run(src, Path(args.out) / f"v{k}-{tag}")   # a reused folder is always the same variant
         cfg = saved_config(src)                      # the run's own settings, then the variant's
         for key, value in ov.items():
             set_value(cfg, key, value)

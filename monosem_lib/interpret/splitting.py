@@ -92,6 +92,31 @@ def plot_family(fam: dict[int, list], labels: dict[int, dict[int, str]] | None =
     return ax
 
 
+def decoder_map_2d(sae: SAE, features: np.ndarray | None = None, method: str = "auto",
+                   seed: int = 0) -> tuple[np.ndarray, str]:
+    """([k, 2] coordinates, method) of the decoder columns: UMAP with the paper's settings (cosine metric,
+    15 neighbours) when umap-learn is installed (method 'auto' or 'umap'), else classical MDS ('mds')."""
+    if method not in ("auto", "umap", "mds"):
+        raise ValueError(f"method={method!r} must be 'auto', 'umap' or 'mds'")
+    if method != "mds":
+        try:
+            import umap
+        except ImportError:
+            if method == "umap":
+                raise ImportError("UMAP needs umap-learn: pip install -c constraints.txt -e '.[interop]'") from None
+        else:
+            W = unit_dirs(sae)
+            if features is not None:
+                W = W[torch.as_tensor(features, dtype=torch.long)]
+            if len(W) > 16:         # UMAP needs more points than neighbours; tiny maps fall back to MDS
+                import warnings
+                with warnings.catch_warnings():     # "n_jobs overridden by random_state": wanted (reproducible)
+                    warnings.simplefilter("ignore")
+                    reducer = umap.UMAP(n_neighbors=15, metric="cosine", n_components=2, random_state=seed)
+                    return reducer.fit_transform(W.numpy()).astype(np.float32), "umap"
+    return mds_2d(sae, features), "mds"
+
+
 def map_figure(xy: np.ndarray, category: list[str], log_density: np.ndarray, hover: list[str]):
     """Interactive plotly scatter of the 2-D map, coloured by category, marker size by density."""
     import plotly.graph_objects as go
