@@ -39,3 +39,67 @@ def test_dead_feature_dashboard_and_index_errors():
 def test_missing_sae_names_notebook_03(tmp_path):
     with pytest.raises(FileNotFoundError, match="notebook 03"):
         fs.sae_exists(tmp_path)
+
+
+def _browser(tmp_path, with_lm=True):
+    from monosem_lib.lm.model import TinyLM
+    from tests.helpers import TINY_LM
+
+    sae, x, tokens, _ = planted(n_rows=500)
+    ua = fs.encode_sparse(sae, x)
+    info = {"token_index": np.arange(500) + 20, "ctx_pos": np.full(500, 10), "category": np.zeros(500, np.int16),
+            "token_id": tokens}
+    long_tokens = np.concatenate([np.zeros(20, tokens.dtype), tokens, np.zeros(20, tokens.dtype)])
+    strings = [f"tok{i}" for i in range(300)]
+    strings[1] = "<script>alert(1)</script>"
+    torch.manual_seed(0)
+    lm = TinyLM(TINY_LM).eval() if with_lm else None
+    path = dashboards.export_browser(tmp_path / "b" / "index.html", list(range(12)), ua, info, long_tokens,
+                                     torch.randn(12, 300), strings, ["html"], {3: "tokens 'x'"}, lm=lm,
+                                     sae=sae if with_lm else None, scores={3: 0.9, 5: 0.4})
+    return path, sae
+
+
+def test_browser_has_per_token_activations_neighbours_and_scores(tmp_path):
+    import json as _json
+    path, sae = _browser(tmp_path)
+    page = path.read_text()
+    blob = page.split("<script type='application/json' id='data'>")[1].split("</script>")[0]
+    data = _json.loads(blob.replace("<\\/", "</"))
+    assert data["per_token"] is True and "<script>alert(1)" not in page
+    f3 = next(f for f in data["features"] if f["i"] == 3)
+    assert f3["score"] == 0.9 and len(f3["near"]) == 5 and all(-1 <= c <= 1 for _, c in f3["near"])
+    ex = f3["groups"][0][1][0]
+    assert len(ex[1]) == len(ex[2]) and sum(a > 0 for a in ex[2]) >= 1        # activations over the context
+    assert len(f3["lhist"]) == 30 and f3["lrange"][0] < f3["lrange"][1]
+
+
+def test_browser_works_in_a_real_browser(tmp_path):
+    """Headless Chromium (Debian's package, driven by playwright): list, sorting, search by button and Enter, links."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import shutil
+    exe = shutil.which("chromium") or "/usr/bin/chromium"
+    if not __import__("os").path.exists(exe):
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    path, _ = _browser(tmp_path)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        assert page.inner_text("#view h2") == "feature 3"                     # opens on the best-explained one
+        assert page.locator("#list tr[data-n]").count() == 12
+        page.click("th[data-k='max']")                                         # sort by max activation
+        first = int(page.inner_text("#list tr[data-n='0'] td"))
+        page.fill("#q", "7")
+        page.press("#q", "Enter")                                              # Enter searches
+        assert page.inner_text("#view h2") == "feature 7"
+        page.fill("#q", "5")
+        page.click("#go")                                                      # so does the button
+        assert page.inner_text("#view h2") == "feature 5"
+        page.click("#view a[data-i]")                                          # a nearest-feature link
+        assert page.inner_text("#view h2") != "feature 5"
+        assert page.locator("#view span[title^='activation']").count() > 0
+        assert errors == [] and 0 <= first < 12
+        browser.close()
