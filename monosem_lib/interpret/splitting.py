@@ -8,6 +8,7 @@ classical MDS equals PCA of the centred unit columns; we take the top two princi
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -92,28 +93,42 @@ def plot_family(fam: dict[int, list], labels: dict[int, dict[int, str]] | None =
     return ax
 
 
+def _umap_2d(W: np.ndarray, seed: int) -> np.ndarray:
+    """UMAP of the rows of W with the paper's settings (runs in a worker process, see decoder_map_2d)."""
+    import warnings
+
+    import umap
+    with warnings.catch_warnings():             # "n_jobs overridden by random_state": wanted (reproducible)
+        warnings.simplefilter("ignore")
+        reducer = umap.UMAP(n_neighbors=15, metric="cosine", n_components=2, random_state=seed)
+        return reducer.fit_transform(W).astype(np.float32)
+
+
 def decoder_map_2d(sae: SAE, features: np.ndarray | None = None, method: str = "auto",
                    seed: int = 0) -> tuple[np.ndarray, str]:
     """([k, 2] coordinates, method) of the decoder columns: UMAP with the paper's settings (cosine metric,
-    15 neighbours) when umap-learn is installed (method 'auto' or 'umap'), else classical MDS ('mds')."""
+    15 neighbours) when umap-learn is installed (method 'auto' or 'umap'), else classical MDS ('mds').
+
+    UMAP runs in a spawned worker process: its numba / LLVM compilation needs ~400 MB that would otherwise
+    stay in the notebook's kernel for good (measured: notebook 04's peak 3.21 GB in-process, see README).
+    """
     if method not in ("auto", "umap", "mds"):
         raise ValueError(f"method={method!r} must be 'auto', 'umap' or 'mds'")
     if method != "mds":
-        try:
-            import umap
-        except ImportError:
+        import importlib.util
+        absent = sys.modules["umap"] is None if "umap" in sys.modules else importlib.util.find_spec("umap") is None
+        if absent:
             if method == "umap":
-                raise ImportError("UMAP needs umap-learn: pip install -c constraints.txt -e '.[interop]'") from None
+                raise ImportError("UMAP needs umap-learn: pip install -c constraints.txt -e '.[interop]'")
         else:
             W = unit_dirs(sae)
             if features is not None:
                 W = W[torch.as_tensor(features, dtype=torch.long)]
             if len(W) > 16:         # UMAP needs more points than neighbours; tiny maps fall back to MDS
-                import warnings
-                with warnings.catch_warnings():     # "n_jobs overridden by random_state": wanted (reproducible)
-                    warnings.simplefilter("ignore")
-                    reducer = umap.UMAP(n_neighbors=15, metric="cosine", n_components=2, random_state=seed)
-                    return reducer.fit_transform(W.numpy()).astype(np.float32), "umap"
+                import multiprocessing as mp
+                from concurrent.futures import ProcessPoolExecutor
+                with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+                    return pool.submit(_umap_2d, W.numpy(), seed).result(), "umap"
     return mds_2d(sae, features), "mds"
 
 
