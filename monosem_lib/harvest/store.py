@@ -142,11 +142,11 @@ class ActivationStore:
         out = torch.empty(n, self.d_mlp, device=device)
         i = 0
         for batch in self.heldout_batches(1 << 16, device):
-            if i >= n:
-                break
             take = min(len(batch), n - i)
             out[i:i + take] = batch[:take]
             i += take
+            if i >= n:               # before the generator reads (and checks) another shard
+                break
         return out
 
     def heldout_mean(self, device: str = "cpu") -> torch.Tensor:

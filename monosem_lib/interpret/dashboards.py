@@ -74,15 +74,19 @@ def _recompute(lm, sae, i: int, tokens: np.ndarray, info: dict, r: np.ndarray, i
     win, col = lm_windows(tokens, info["token_index"][r], info["ctx_pos"][r], lm.cfg.n_ctx, after)
     f = feature_on_windows(lm, sae, win, torch.full((len(r),), i)).numpy()
     delta = ablation_effect(lm, sae, win, i).numpy()             # [B, T-1]: effect on predicting token t+1
-    acts = np.zeros(ids.shape, np.float32)
-    abl = np.zeros(ids.shape, np.float32)
-    for k in range(len(r)):                                      # a few examples: align window -> display
-        for j in range(ids.shape[1]):
-            t = col[k] + j - before
-            if ids[k, j] >= 0 and 0 <= t < win.shape[1]:
-                acts[k, j] = f[k, t]
-                abl[k, j] = delta[k, t - 1] if t >= 1 else 0.0
-    return acts, abl
+    return _on_display(f, col, ids, before), _on_display(delta, col, ids, before, lag=1)
+
+
+def _on_display(values: np.ndarray, col: np.ndarray, ids: np.ndarray, before: int, lag: int = 0) -> np.ndarray:
+    """Window-indexed values [B, T] put on the display grid of `ids` [B, before+1+after] (0 where the display
+    has padding or the window has no such position); value t - lag is shown at window position t."""
+    out = np.zeros(ids.shape, np.float32)
+    k = np.arange(len(ids))
+    for j in range(ids.shape[1]):
+        t = np.asarray(col) + j - before
+        ok = (ids[:, j] >= 0) & (t >= lag) & (t - lag < values.shape[1])
+        out[k[ok], j] = values[k[ok], t[ok] - lag]
+    return out
 
 
 def _span(text: str, a: float, vmax: float, title: str = "") -> str:
@@ -162,11 +166,7 @@ def _context_acts(lm, sae, tokens: np.ndarray, info: dict, feats: np.ndarray, ro
         r = rows[s:s + batch]
         win, col = lm_windows(tokens, info["token_index"][r], info["ctx_pos"][r], lm.cfg.n_ctx, after)
         f = feature_on_windows(lm, sae, win, torch.as_tensor(feats[s:s + batch], dtype=torch.long)).numpy()
-        k = np.arange(len(r))
-        for j in range(ids.shape[1]):
-            t = np.asarray(col) + j - before
-            ok = (ids[s:s + len(r), j] >= 0) & (t >= 0) & (t < win.shape[1])
-            out[s + k[ok], j] = f[k[ok], t[ok]]
+        out[s:s + len(r)] = _on_display(f, col, ids[s:s + len(r)], before)
     return ids, out
 
 
