@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 # idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: replicate test venv clean-runs
+.PHONY: replicate test test-tl4 venv clean-runs
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,14 @@ replicate: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+# TransformerLens 4.x (TransformerBridge) overlaid on the interop venv: sae-lens 6.54 pins TL < 4, so the
+# 4.x export is tested with TL 4.3 in a side folder put first on PYTHONPATH (its other dependencies are
+# the ones TL 3.9 already brought). .ci/run calls this after `make test`.
+TL4 ?= 4.3.0
+test-tl4: venv
+	$(PY) -m pip install -q --no-deps --target $(VENV)/tl4 transformer-lens==$(TL4)
+	PYTHONPATH=$(VENV)/tl4 $(PY) -m pytest -q tests/lm/test_hooked.py
 
 clean-runs:
 	rm -rf runs/
