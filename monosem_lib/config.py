@@ -99,6 +99,25 @@ class SAEConfig:
 
 
 @dataclass
+class ToyConfig:
+    """Notebook 00: toy models of superposition (Elhage et al. 2022), then the kit's SAE on one of them."""
+    n_features: int = 20              # part 1, as Elhage et al.: 20 features in 5 dimensions, importance 0.9^i
+    d_hidden: int = 5
+    importance_decay: float = 0.9
+    sparsities: tuple[float, ...] = (0.0, 0.7, 0.9, 0.97, 0.99)   # one toy model per sparsity S
+    steps: int = 3000                 # Adam steps of 1,024 samples (all toy models at once)
+    lr: float = 1e-3
+    sae_toy_features: int = 80        # part 2: the SAE's ground truth, 80 equally important features in
+    sae_toy_hidden: int = 20          # 20 dimensions at S = 0.97 (all 80 represented, ~2.4 active per sample)
+    sae_toy_sparsity: float = 0.97
+    sae_n_features: int = 160         # 2x the true features (the paper's dictionaries are overcomplete too)
+    sae_l1_coeff: float = 0.15        # measured: 0.1-0.15 recover all 80 at 1M activations, 0.3 kills features
+    sae_n_acts: int = 1_000_000       # 200k were too few (MMCS 0.66 at lambda 0.1), 700k gave 0.999
+    sae_batch_size: int = 256
+    seed: int = 0
+
+
+@dataclass
 class RunConfig:
     """Everything a run needs, grouped by stage (each stage saves its part as JSON)."""
     profile: str = "classroom"
@@ -108,13 +127,14 @@ class RunConfig:
     lm_train: LMTrainConfig = field(default_factory=LMTrainConfig)
     harvest: HarvestConfig = field(default_factory=HarvestConfig)
     sae: SAEConfig = field(default_factory=SAEConfig)
+    toy: ToyConfig = field(default_factory=ToyConfig)
 
     def stage(self, name: str) -> dict:
         """The JSON-able dict of one stage's settings."""
         return dataclasses.asdict(getattr(self, name))
 
 
-STAGES = ("data", "tokenizer", "lm", "lm_train", "harvest", "sae")
+STAGES = ("data", "tokenizer", "lm", "lm_train", "harvest", "sae", "toy")
 
 
 def _profile_overrides(profile: str) -> dict[str, Any]:
@@ -134,6 +154,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "sae.aux_dead_acts": 5_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
             "sae.eval_tokens": 4_096,
+            "toy.steps": 600, "toy.sae_n_acts": 100_000,
         }
     if profile == "paper":
         return {
@@ -239,6 +260,11 @@ RULES: dict[str, Rule] = {
     "sae.alt_recipe": Rule(choices=RESAMPLE), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
     "sae.k": _int(1, 1 << 20), "sae.aux_coeff": Rule(0, 100), "sae.aux_k": _int(1, 1 << 20),
     "sae.aux_dead_acts": _int(1),
+    "toy.n_features": _int(2, 4096), "toy.d_hidden": _int(1, 4096), "toy.importance_decay": Rule(0, 1, lo_open=True),
+    "toy.sparsities": Rule(0, 1), "toy.steps": _int(1), "toy.lr": Rule(0, 1, lo_open=True),
+    "toy.sae_toy_features": _int(2, 4096), "toy.sae_toy_hidden": _int(1, 4096), "toy.sae_toy_sparsity": Rule(0, 1),
+    "toy.sae_n_features": _int(1, 1 << 16), "toy.sae_l1_coeff": Rule(0, 1000), "toy.sae_n_acts": _int(1),
+    "toy.sae_batch_size": _int(1), "toy.seed": _int(0),
 }
 HINTS = {"sae.l1_coeff": "; the profiles use 0.006-0.03 on normalised inputs",
          "sae.alt_l1_coeff": "; the profiles use 0.018-0.03", "lm_train.lr": "; the profiles use 2e-3-5e-3",
@@ -283,6 +309,14 @@ def validate(cfg: RunConfig) -> None:
         (c.lm_train.warmup_steps <= c.lm_train.max_steps,
          f"lm_train.warmup_steps={c.lm_train.warmup_steps} must not exceed lm_train.max_steps={c.lm_train.max_steps}"),
     ]
+    pairs += [(c.toy.d_hidden < c.toy.n_features,
+               f"toy.d_hidden={c.toy.d_hidden} must be below toy.n_features={c.toy.n_features} (else nothing to squeeze)"),
+              (c.toy.sae_toy_hidden < c.toy.sae_toy_features,
+               f"toy.sae_toy_hidden={c.toy.sae_toy_hidden} must be below toy.sae_toy_features={c.toy.sae_toy_features}"),
+              (max(c.toy.sparsities + (c.toy.sae_toy_sparsity,)) < 1,
+               "toy sparsities must be below 1 (at S = 1 no feature is ever on)"),
+              (c.toy.sae_n_acts >= c.toy.sae_batch_size,
+               f"toy.sae_n_acts={c.toy.sae_n_acts} must be at least one batch (toy.sae_batch_size={c.toy.sae_batch_size})")]
     if c.sae.k > c.sae.n_features:
         pairs.append((False, f"sae.k={c.sae.k} must not exceed sae.n_features={c.sae.n_features}"))
     for name in ("n_acts", "sweep_n_acts", "ablation_n_acts"):

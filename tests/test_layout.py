@@ -8,8 +8,8 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "monosem_lib"
-STAGES = ["text", "lm", "harvest", "sae", "interpret", "universality", "steering", "pipeline"]
-SHARED = {"config", "io", "checkpoint", "parallel"}
+STAGES = ["text", "lm", "harvest", "sae", "toy", "interpret", "universality", "steering", "pipeline"]
+SHARED = {"config", "io", "checkpoint", "parallel", "exercises"}
 ENTRY = {"__init__", "__main__"}                 # the public API and `python -m`: may import anything
 
 

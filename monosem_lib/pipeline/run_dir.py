@@ -33,9 +33,9 @@ def default_run_dir(profile: str) -> Path:
 # what a stage's settings shape, in the run dir: to rebuild from a stage on, these go (with their configs)
 STAGE_OUTPUTS = {"data": None, "tokenizer": None,            # None: everything depends on the tokens
                  "lm": ("lm", "acts", "sae"), "lm_train": ("lm", "acts", "sae"),
-                 "harvest": ("acts", "sae"), "sae": ("sae",)}
+                 "harvest": ("acts", "sae"), "sae": ("sae",), "toy": ("toy",)}
 LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae"), "lm_train": ("lm", "lm_train", "harvest", "sae"),
-                "harvest": ("harvest", "sae"), "sae": ("sae",)}
+                "harvest": ("harvest", "sae"), "sae": ("sae",), "toy": ("toy",)}
 
 
 def config_conflicts(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> list[tuple[str, str]]:
