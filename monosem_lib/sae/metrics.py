@@ -147,3 +147,57 @@ def scorecard_entries(model_name: str, stats: dict, recovered: dict, acts_per_s:
     if acts_per_s is not None:
         out[p + "acts_per_s"] = acts_per_s
     return out
+
+
+PAPER_DEAD_TOKENS = 100_000_000   # A/1: dead = never fired on 100M examples (a resolution of 1e-8)
+PAPER_ULTRALOW = 1e-6             # A/1: ultralow = density below 1e-6
+
+
+def density_resolution(n_tokens: int) -> dict:
+    """What firing counts over n_tokens can resolve, beside the paper's A/1 thresholds (see density_stats).
+
+    resolution = the smallest non-zero density (1/n_tokens); `*_coarser` = how many times coarser our dead
+    and ultralow thresholds are than the paper's; `*_note` = the same in words, for printing.
+    """
+    res = 1.0 / max(n_tokens, 1)
+    low = max(PAPER_ULTRALOW, res)
+    dead_x, low_x = res * PAPER_DEAD_TOKENS, low / PAPER_ULTRALOW
+    return {"resolution": res, "ultralow_below": low, "dead_coarser": dead_x, "ultralow_coarser": low_x,
+            "dead_note": f"never fired on {n_tokens:,} activations: resolution {res:.1e}, {dead_x:,.0f}x the paper's "
+                         f"1/{PAPER_DEAD_TOKENS:,}",
+            "ultralow_note": f"density <= {low:.1e}: {low_x:,.0f}x the paper's bound {PAPER_ULTRALOW:.0e}"}
+
+
+@torch.no_grad()
+def mean_feature_acts(sae: SAE, acts: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """Mean activation [n_features] of every feature on raw acts [n, d_mlp], chunk by chunk (never all of f)."""
+    total = torch.zeros(sae.n_features, dtype=torch.float64, device=sae.W_enc.device)
+    for i in range(0, len(acts), chunk):
+        total += sae.encode(acts[i:i + chunk].to(sae.W_enc.device).float()).sum(0, dtype=torch.float64)
+    return (total / max(len(acts), 1)).float()
+
+
+@torch.no_grad()
+def feature_acts(sae: SAE, acts: torch.Tensor, i: int, chunk: int = 8192) -> torch.Tensor:
+    """Activations [n] of feature i on raw acts [n, d_mlp], chunk by chunk (the [n, n_features] matrix of a
+    large held-out slice would take gigabytes)."""
+    return torch.cat([sae.encode(acts[j:j + chunk].to(sae.W_enc.device).float())[:, i]
+                      for j in range(0, len(acts), chunk)])
+
+
+def history_at(hist: dict, step: int) -> dict:
+    """The training history's logged figures (step, loss, mse, l0, dead) at the last log step <= step."""
+    k = max((j for j, s in enumerate(hist["step"]) if s <= step), default=0)
+    return {key: hist[key][k] for key in ("step", "loss", "mse", "l0", "dead")}
+
+
+def side_entries(sweep: list[tuple[int, int, dict]], ablation: dict[str, dict]) -> dict:
+    """Scorecard keys of the size sweep [(n_features, n_acts, stats)] and the resampling ablation {strategy: eval}."""
+    out = {}
+    for n, n_acts, e in sweep:
+        out.update({f"sae.sweep.{n}.n_acts": n_acts, f"sae.sweep.{n}.l0": e["l0"], f"sae.sweep.{n}.fvu": e["fvu"],
+                    f"sae.sweep.{n}.loss_recovered": e["loss_recovered"]})
+    for s, e in ablation.items():
+        out.update({f"sae.ablation.{s}.dead_frac": e["train_dead_frac"], f"sae.ablation.{s}.l0": e["l0"],
+                    f"sae.ablation.{s}.loss_recovered": e["loss_recovered"]})
+    return out
