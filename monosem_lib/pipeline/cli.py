@@ -1,9 +1,13 @@
-"""Command line: `python -m monosem_lib run --profile classroom [--run-dir DIR] [--only 01,03] [-p k=v ...]`."""
+"""Command line:
+`python -m monosem_lib run --profile classroom [--run-dir DIR] [--only 01,03] [-p k=v ...]`;
+`python -m monosem_lib batch --profile classroom --seeds 0,1,2 [--grid k=v1,v2 ...] [--only 03,04] --out DIR`;
+`python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way)."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from ..config import PROFILES, parse_overrides
 
@@ -18,12 +22,40 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                      help="override one setting, e.g. -p lm_train.max_steps=200 (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="hide papermill's per-cell progress bar")
+    batch = sub.add_parser("batch", help="seeds x grid points, one run dir each, aggregated with error bars")
+    batch.add_argument("--profile", default="classroom", help=f"one of {', '.join(PROFILES)} (default classroom)")
+    batch.add_argument("--seeds", required=True, help="comma-separated batch seeds, e.g. 0,1,2 (0 = the profile's run)")
+    batch.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                       help="sweep one setting over values (repeatable: the grid is their product)")
+    batch.add_argument("--only", default=None, help="comma-separated notebook numbers to execute in each run")
+    batch.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="a setting for every run of the batch (repeatable)")
+    batch.add_argument("--out", required=True, help="the batch folder (runs/<name>)")
+    batch.add_argument("--progress", action="store_true", help="show papermill's per-cell progress bars")
+    agg = sub.add_parser("aggregate", help="mean/std/min/max/n over existing run dirs (e.g. a papermill loop)")
+    agg.add_argument("run_dirs", nargs="+", help="run dirs with a scorecard.json")
+    agg.add_argument("--out", required=True, help="folder for batch.json, batch.md, batch.png")
+    agg.add_argument("--by", action="append", default=[], metavar="KEY",
+                     help="group runs by this pinned setting (repeatable; default: all runs one group)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from .runner import run_pipeline
     try:
-        only = [o.strip() for o in args.only.split(",")] if args.only else None
-        run_pipeline(args.profile, args.run_dir, only, parse_overrides(args.param), progress=not args.no_progress)
+        only = [o.strip() for o in args.only.split(",")] if getattr(args, "only", None) else None
+        if args.command == "run":
+            from .runner import run_pipeline
+            run_pipeline(args.profile, args.run_dir, only, parse_overrides(args.param), progress=not args.no_progress)
+        elif args.command == "batch":
+            from .batch import parse_grid, parse_seeds, run_batch
+            seeds, grid = parse_seeds(args.seeds), parse_grid(args.grid)
+            report = run_batch(args.profile, seeds, grid, Path(args.out), only, parse_overrides(args.param),
+                               progress=args.progress)
+            failed = [r for r, s in report["runs"].items() if s.get("status") != "done"]
+            print(f"batch: {Path(args.out) / 'batch.md'}" + (f"; failed runs: {', '.join(failed)}" if failed else ""))
+            return 1 if failed else 0
+        else:
+            from .batch_report import aggregate_run_dirs
+            aggregate_run_dirs([Path(d) for d in args.run_dirs], Path(args.out), args.by)
+            print(f"aggregate: {Path(args.out) / 'batch.md'}")
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
