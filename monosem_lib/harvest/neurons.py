@@ -71,6 +71,28 @@ def spans_categories(counts: np.ndarray, min_frac: float = 0.1, n: int = 2) -> n
     return (frac >= min_frac).sum(-1) >= n
 
 
+def random_entropy(categories: np.ndarray, n_categories: int, k: int, n_draws: int, seed: int = 0) -> np.ndarray:
+    """Category entropy (bits) of k rows drawn at random, n_draws times -> [n_draws]: what a unit firing on
+    random tokens would score, the reference for `category_entropy` of a neuron's top k activations."""
+    categories = np.asarray(categories)
+    rows = np.random.default_rng(seed).integers(0, len(categories), size=(n_draws, k))
+    return category_entropy(category_counts(categories[rows], n_categories))
+
+
+def topk_fvu(acts: torch.Tensor, k: int, chunk: int = 1 << 15) -> float:
+    """Fraction of variance unexplained when each row [n, d_mlp] keeps only its k largest neurons (the rest
+    zeroed): how well the neuron basis reconstructs at L0 <= k, the control for an SAE's FVU at equal L0."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    mean, err, tot = acts.float().mean(0), 0.0, 0.0
+    for i in range(0, len(acts), chunk):
+        x = acts[i:i + chunk].float()
+        v, idx = x.topk(min(k, x.shape[1]), dim=1)
+        err += (x - torch.zeros_like(x).scatter(1, idx, v)).pow(2).sum().item()
+        tot += (x - mean).pow(2).sum().item()
+    return err / max(tot, 1e-30)
+
+
 def distinct_counts(ids: np.ndarray) -> np.ndarray:
     """Number of different values in each row of ids [n, k] (e.g. token ids among a neuron's top activations)."""
     ids = np.sort(np.asarray(ids), axis=-1)

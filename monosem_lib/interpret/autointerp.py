@@ -186,16 +186,23 @@ def score_unit(ua: UnitActs, i: int, text: HeldoutText | np.ndarray, explainer: 
     Each drawn row brings its context (±half tokens): ~40 contexts of ~13 held-out rows, ~540 tokens.
     """
     text, explainer = _as_text(text), explainer or ConciseExplainer()
+    ex, sc = example_rows(ua, i, text, seed, half, n_explain_top)
+    act = ua.dense(i)
+    explanation = explainer.explain(text, ex, act[ex])
+    return _spearman(explainer.simulate(explanation, text, sc), act[sc], 0.0), explanation
+
+
+def example_rows(ua: UnitActs, i: int, text: HeldoutText | np.ndarray, seed: int = 0, half: int = 13,
+                 n_explain_top: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """(explanation rows, scoring rows) of unit i as `score_unit` draws them: even vs odd contexts, ±half tokens."""
+    text = _as_text(text)
     if len(text) != ua.n_rows:
         raise ValueError(f"the text describes {len(text):,} rows but the unit table has {ua.n_rows:,}")
     rng = np.random.default_rng([seed, i])
     rows, vals = ua.of(i)
-    act = ua.dense(i)
     even = text.even_contexts()
     ex = text.context_rows(sample_rows(rows, vals, even, rng, n_top=n_explain_top), half)
-    explanation = explainer.explain(text, ex, act[ex])
-    sc = text.context_rows(sample_rows(rows, vals, ~even, rng), half)
-    return _spearman(explainer.simulate(explanation, text, sc), act[sc], 0.0), explanation
+    return ex, text.context_rows(sample_rows(rows, vals, ~even, rng), half)
 
 
 def score_units(ua: UnitActs, units: np.ndarray, text: HeldoutText | np.ndarray, explainer: Explainer | None = None,

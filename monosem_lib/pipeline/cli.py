@@ -1,7 +1,8 @@
 """Command line:
 `python -m monosem_lib run --profile classroom [--run-dir DIR] [--only 01,03] [-p k=v ...]`;
 `python -m monosem_lib batch --profile classroom --seeds 0,1,2 [--grid k=v1,v2 ...] [--only 03,04] --out DIR`;
-`python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way)."""
+`python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way);
+`python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y)."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     agg.add_argument("--out", required=True, help="folder for batch.json, batch.md, batch.png")
     agg.add_argument("--by", action="append", default=[], metavar="KEY",
                      help="group runs by this pinned setting (repeatable; default: all runs one group)")
+    so = sub.add_parser("seed-overrides", help="the overrides batch seed N sets, as JSON (for papermill -y)")
+    so.add_argument("seed", type=int)
+    so.add_argument("--profile", default="classroom", help=f"one of {', '.join(PROFILES)} (default classroom)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -52,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r, s in report["runs"].items() if s.get("status") != "done"]
             print(f"batch: {Path(args.out) / 'batch.md'}" + (f"; failed runs: {', '.join(failed)}" if failed else ""))
             return 1 if failed else 0
+        elif args.command == "seed-overrides":
+            import json
+            from .batch import parse_seeds, seed_overrides
+            print(json.dumps(seed_overrides(args.profile, parse_seeds(str(args.seed))[0])))
         else:
             from .batch_report import aggregate_run_dirs
             aggregate_run_dirs([Path(d) for d in args.run_dirs], Path(args.out), args.by)

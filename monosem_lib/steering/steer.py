@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..lm.model import MlpHook, TinyLM
 from ..sae.model import SAE
 from ..text.tokenizer import encode, token_strings
+from ..interpret.browse import has_widget_frontend  # noqa: F401  (re-exported: notebook 06 calls st.has_widget_frontend)
 
 # ---------------------------------------------------------------- validation (one-line errors)
 
@@ -93,6 +94,12 @@ def clamp_hook(sae: SAE, feature: int, value: float | None) -> MlpHook:
 def ablate_hook(sae: SAE, feature: int) -> MlpHook:
     """The paper's ablation: x ← x − f_i(x)·d_i (clamping to 0)."""
     return clamp_hook(sae, feature, 0.0)
+
+
+def mean_ablate_hook(sae: SAE, feature: int, mean: float) -> MlpHook:
+    """Mean ablation: x ← x + (f̄_i − f_i(x))·d_i, feature i held at its mean activation f̄_i over
+    some data (it removes what the feature says about this token, not its average contribution)."""
+    return clamp_hook(sae, feature, mean)
 
 
 # ---------------------------------------------------------------- per-feature statistics
@@ -266,17 +273,6 @@ def resolve_feature(choice: str | int, features: dict[str, int], sae: SAE) -> in
     if isinstance(choice, str):
         return features[check_category(choice.strip().lower(), list(features))]
     return check_feature(sae, choice)
-
-
-def has_widget_frontend() -> bool:
-    """Best guess that a live frontend will render widgets (JupyterLab/Notebook, VS Code, Colab);
-    papermill and nbval start kernels without these markers, so they get the static rendering."""
-    import os
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return any(k in os.environ for k in ("JPY_SESSION_NAME", "VSCODE_PID", "COLAB_RELEASE_TAG"))
 
 
 def steering_panel(render: Callable[[str, float, str], str], choices: Sequence[str], k: float, prompt: str):

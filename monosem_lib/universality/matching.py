@@ -1,4 +1,4 @@
-"""Universality (PAPER.md, 'Results for A/1'): do two LMs that differ only in their seed learn the same features?
+"""Universality (Bricken et al. 2023, 'Universality'): do two LMs differing only in their seed learn the same features?
 
 For every feature of SAE A we find the feature of SAE B whose activations correlate best (Pearson) with
 it over the same held-out tokens. Activations are compared row by row, which works because the stores

@@ -46,14 +46,14 @@ def train_step_variant(project=True, renorm=True, step=True):
 
 def test_the_shipped_training_step_matches_the_library(capsys):
     sae = make_sae()
-    assert check_train_step(train_step_variant(), sae, batch(sae), L1, LR)
+    check_train_step(train_step_variant(), sae, batch(sae), L1, LR)
     assert capsys.readouterr().out.startswith("✓ matches the library's train_step")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_training_step_check_is_stable_across_states(seed):
     sae = make_sae(seed=seed)
-    assert check_train_step(train_step_variant(), sae, batch(sae, seed=10 + seed), L1, LR)
+    check_train_step(train_step_variant(), sae, batch(sae, seed=10 + seed), L1, LR)
 
 
 @pytest.mark.parametrize("kwargs, words", [
@@ -108,7 +108,7 @@ def resample_variant(bias=True, adam=True, picks="loss", all_moments=False):
 
 def test_the_shipped_resampling_rule_matches_the_library(capsys):
     sae = make_sae()
-    assert check_resample(resample_variant(), sae, DATA.sample(512, seed=7) * sae.scale, L1, LR, seed=4)
+    check_resample(resample_variant(), sae, DATA.sample(512, seed=7) * sae.scale, L1, LR, seed=4)
     assert capsys.readouterr().out.startswith("✓ matches the library's resample on 3 dead features")
 
 
@@ -150,7 +150,7 @@ def test_top_feature_check():
     sae, x = make_sae(), DATA.sample(300, seed=2)
     best = int(sae.encode(x).mean(0).argmax())
     assert check_top_feature(None, sae, x) is None
-    assert check_top_feature(best, sae, x)
+    check_top_feature(best, sae, x)                       # raises if wrong
     with pytest.raises(AssertionError, match=f"feature {best} has the largest"):
         check_top_feature((best + 1) % sae.n_features, sae, x)
 

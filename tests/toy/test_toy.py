@@ -50,12 +50,12 @@ def test_toy_forward_matches_the_formula():
 
 
 def test_checks_pass_the_right_answer_and_name_the_mistake(capsys):
-    assert check_toy_forward(lambda W, b, x: torch.relu(x @ W.T @ W + b))
+    check_toy_forward(lambda W, b, x: torch.relu(x @ W.T @ W + b))
     with pytest.raises(AssertionError, match="ReLU"):
         check_toy_forward(lambda W, b, x: x @ W.T @ W + b)
     with pytest.raises(AssertionError, match="bias"):
         check_toy_forward(lambda W, b, x: torch.relu(x @ W.T @ W))
-    assert check_mean_max_cosine(mean_max_cosine)
+    check_mean_max_cosine(mean_max_cosine)
     unit = lambda a: a / a.norm(dim=1, keepdim=True)  # noqa: E731
     with pytest.raises(AssertionError, match="TRUE feature"):
         check_mean_max_cosine(lambda t, l: (unit(t) @ unit(l).T).max(0).values.mean().item())
