@@ -7,6 +7,9 @@ LM B hold the same tokens in the same row order (universality compares them row 
 Only the sampled positions go through the MLP (`TinyLM.mlp_acts(tokens, positions)`).
 
 This module writes (and resumes) a store; `store.py` beside it reads it and defines the file format.
+Under torchrun (`dist`) the shards still to write are dealt out to the ranks (rank r takes every world-th);
+each rank records what it wrote in its own `.manifest.rank<r>.json`, and rank 0 merges them into the one
+manifest at the end (and at the start of a resumed run), so the store is the one a single process writes.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import HarvestConfig, validate_stage
+from ..distributed import SINGLE, Dist, barrier
 from ..io import atomic_write, load_json, remove_temp_files, save_json
 from ..lm.model import TinyLM, load_lm
 from ..text.splits import TokenSplit, load_split
@@ -182,6 +186,24 @@ def _start_manifest(folder: Path, want: dict, category_names: list[str]) -> dict
     return manifest
 
 
+def _merge_rank_manifests(folder: Path, manifest: dict) -> dict:
+    """Fold the shards that ranks recorded in `.manifest.rank<r>.json` into `manifest` (intact ones only)."""
+    for frag in sorted(folder.glob(".manifest.rank*.json")):
+        for part, shards in load_json(frag, advice=f"delete {frag}").items():
+            have = {s["index"] for s in manifest["parts"][part]["shards"]}
+            manifest["parts"][part]["shards"] = sorted(manifest["parts"][part]["shards"] +
+                                                       [s for s in shards if s["index"] not in have and _is_intact(folder, s)],
+                                                       key=lambda s: s["index"])
+    return manifest
+
+
+def _save_merged(folder: Path, manifest: dict) -> None:
+    """Write the one manifest, then drop the ranks' files it now contains."""
+    save_json(folder / "manifest.json", manifest)
+    for frag in folder.glob(".manifest.rank*.json"):
+        frag.unlink()
+
+
 def _is_intact(folder: Path, shard: dict) -> bool:
     """Whether a shard's two files exist with the sizes the manifest recorded (resume keeps those)."""
     return all((folder / shard[f]["file"]).exists() and (folder / shard[f]["file"]).stat().st_size == shard[f]["bytes"]
@@ -189,7 +211,7 @@ def _is_intact(folder: Path, shard: dict) -> bool:
 
 
 def _write_shard(folder: Path, manifest: dict, lm: TinyLM, split: TokenSplit, plan: tuple[np.ndarray, np.ndarray],
-                 part: str, k: int, r0: int, r1: int, cfg: HarvestConfig, pbar) -> int:
+                 part: str, k: int, r0: int, r1: int, cfg: HarvestConfig, pbar, dist: Dist = SINGLE) -> int:
     """Harvest plan rows [r0, r1) as shard k of `part`, rows shuffled; record it; returns tokens forwarded."""
     perm = np.random.default_rng([cfg.seed, SALT[part], 2, k]).permutation(r1 - r0)  # row i = plan row r0+perm[i]
     dest = np.empty_like(perm)
@@ -200,12 +222,15 @@ def _write_shard(folder: Path, manifest: dict, lm: TinyLM, split: TokenSplit, pl
     shard = {"index": k, "rows": r1 - r0, "acts": _write_npy(folder / f"{name}.npy", out),
              "meta": _write_npy(folder / f"{name}.rows.npy", _row_info(split, *plan, r0 + perm))}
     manifest["parts"][part]["shards"] = sorted(manifest["parts"][part]["shards"] + [shard], key=lambda s: s["index"])
-    save_json(folder / "manifest.json", manifest)
+    if dist.enabled:                  # one manifest file per rank until rank 0 merges them
+        save_json(folder / f".manifest.rank{dist.rank}.json", {p: manifest["parts"][p]["shards"] for p in SPLITS})
+    else:
+        save_json(folder / "manifest.json", manifest)
     return forwarded
 
 
 def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestConfig,
-                            device: str = "cpu") -> ActivationStore:
+                            device: str = "cpu", dist: Dist = SINGLE) -> ActivationStore:
     """Run LM `model_name` over the sampled positions of tokens/train and tokens/val; write (or resume) its store.
 
     `store.stats` (also in the manifest) gives tokens_per_s (tokens forwarded per second of this
@@ -217,16 +242,24 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
     if not (lm_dir / "model.safetensors").exists():
         raise FileNotFoundError(f"no LM {model_name!r} at {lm_dir}; run notebook 01_train_tiny_lm first")
     _validate(cfg)
-    remove_temp_files(folder)                       # what a kill mid-write left; intact shards are kept
+    if dist.is_main:
+        remove_temp_files(folder)                   # what a kill mid-write left; intact shards are kept
+    barrier(dist)
     token_dirs = {part: run_dir / "tokens" / t for part, t in SPLITS.items()}
     splits = {part: load_split(d) for part, d in token_dirs.items()}
     lm = load_lm(lm_dir, device)
-    manifest = _start_manifest(folder, _identity(lm_dir, lm, cfg, token_dirs), splits["train"].category_names)
+    manifest = _merge_rank_manifests(folder, _start_manifest(folder, _identity(lm_dir, lm, cfg, token_dirs),
+                                                             splits["train"].category_names))
+    barrier(dist)                                   # every rank has read the same manifest before any writes
+    if dist.is_main and list(folder.glob(".manifest.rank*.json")):
+        _save_merged(folder, manifest)              # a data-parallel run stopped before rank 0 merged its ranks'
+    barrier(dist)
     n_want, S, ppc = {"train": cfg.n_rows, "heldout": cfg.heldout_rows}, cfg.shard_rows, cfg.positions_per_context
     todo = [(p, k, k * S, min((k + 1) * S, n)) for p, n in n_want.items() for k in range(-(-n // S))
             if k not in {s["index"] for s in manifest["parts"][p]["shards"]}]
     if not todo and manifest["complete"]:
         return ActivationStore(folder, manifest)
+    todo = todo[dist.rank::dist.world]
     row_bytes = np.dtype(cfg.dtype).itemsize * lm.cfg.d_mlp + ROW_DTYPE.itemsize
     _check_disk(folder, sum((r1 - r0) * row_bytes + 1024 for *_, r0, r1 in todo) + 2**20)
     folder.mkdir(parents=True, exist_ok=True)
@@ -234,9 +267,12 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
     plans = {p: plan_contexts(len(splits[p]), lm.cfg.n_ctx, n_want[p], ppc, cfg.seed, SALT[p]) for p in SPLITS}
     pbar = tqdm(total=sum((-(-r1 // ppc) - r0 // ppc) * lm.cfg.n_ctx for *_, r0, r1 in todo),
                 desc=f"harvest {model_name}", unit="tok", unit_scale=True)
-    forwarded = sum(_write_shard(folder, manifest, lm, splits[p], plans[p], p, k, r0, r1, cfg, pbar)
+    forwarded = sum(_write_shard(folder, manifest, lm, splits[p], plans[p], p, k, r0, r1, cfg, pbar, dist)
                     for p, k, r0, r1 in todo)
     pbar.close()
+    if dist.enabled:                  # rank 0 merges every rank's shards into the one manifest
+        barrier(dist)
+        manifest = _merge_rank_manifests(folder, manifest)
     wall, n_rows = time.perf_counter() - t0, sum(r1 - r0 for *_, r0, r1 in todo)
     files = [s[f] for p in SPLITS for s in manifest["parts"][p]["shards"] for f in ("acts", "meta")]
     if todo:
@@ -244,6 +280,9 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
                              "tokens_per_s": round(forwarded / wall), "rows_per_s": round(n_rows / wall),
                              "n_rows": cfg.n_rows, "n_heldout": cfg.heldout_rows, "device": str(device),
                              "bytes": sum(f["bytes"] for f in files)}
-    manifest["complete"] = True
-    save_json(folder / "manifest.json", manifest)
+    manifest["complete"] = all(k in {s["index"] for s in manifest["parts"][p]["shards"]}
+                               for p, n in n_want.items() for k in range(-(-n // S)))
+    if dist.is_main:
+        _save_merged(folder, manifest)
+    barrier(dist)
     return ActivationStore(folder, manifest)

@@ -9,7 +9,9 @@ Every file is checked against the manifest's size (always) and crc32 (on full re
 """
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import warnings
 import zlib
 from pathlib import Path
@@ -53,6 +55,15 @@ def _read_checked(folder: Path, entry: dict, verify: bool = True) -> np.ndarray:
     return buf[fp.tell():].view(dtype).reshape(shape)
 
 
+def _part(pieces: list[np.ndarray], part: tuple[int, int]) -> list[np.ndarray]:
+    """Rank r of w's contiguous slice of the rows of `pieces` (all of them for (0, 1))."""
+    r, w = part
+    if w == 1:
+        return pieces
+    rows = np.concatenate(pieces)
+    return [rows[len(rows) * r // w:len(rows) * (r + 1) // w]]
+
+
 def _to_torch(pieces: list[np.ndarray], device: str) -> torch.Tensor:
     """Stack row blocks into one float32 tensor on `device` (an accelerator converts float16 itself)."""
     rows = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
@@ -78,6 +89,11 @@ class ActivationStore:
         return (f"ActivationStore(model {m['model']['name']}: {self.n_rows:,} train + {self.n_heldout:,} held-out rows "
                 f"x d_mlp {self.d_mlp}, {m['dtype']}, {self.folder})")
 
+    def fingerprint(self) -> str:
+        """A short hash of the training shards' names, sizes and checksums: equal stores, equal fingerprints."""
+        blob = json.dumps([self.d_mlp, self.manifest["dtype"], self._shards("train")], sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
     def _shards(self, part: str) -> list[dict]:
         if part not in SPLITS:
             raise ValueError(f"unknown part {part!r}; use 'train' or 'heldout'")
@@ -91,12 +107,13 @@ class ActivationStore:
                 _read_checked(self.folder, shard["meta"])
 
     def iter_batches(self, batch_size: int, seed: int = 0, epochs: int = 1, device: str = "cpu",
-                     start_batch: int = 0, verify: bool = True) -> Iterator[torch.Tensor]:
+                     start_batch: int = 0, verify: bool = True, part: tuple[int, int] = (0, 1)) -> Iterator[torch.Tensor]:
         """Float32 batches [B, d_mlp]: each epoch visits every training row once, in a seeded random order.
 
         One shard is in RAM at a time (checked against its crc32 when read); shards come in random
         order and rows in random order within them. Batch k is a function of (seed, k), so
-        `start_batch` resumes a run exactly. A second epoch repeats data, which warns.
+        `start_batch` resumes a run exactly. A second epoch repeats data, which warns. `part` = (rank, world):
+        only that rank's contiguous slice of every batch is converted and yielded (data-parallel training).
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -123,11 +140,11 @@ class ActivationStore:
                     pend.append(data[perm[i:i + take]])      # numpy gathers rows far faster than torch on CPU
                     n_pend, i = n_pend + take, i + take
                     if n_pend == batch_size:
-                        yield _to_torch(pend, device)
+                        yield _to_torch(_part(pend, part), device)
                         pend, n_pend = [], 0
                 del data
             if n_pend:
-                yield _to_torch(pend, device)
+                yield _to_torch(_part(pend, part), device)
 
     def heldout_batches(self, batch_size: int, device: str = "cpu") -> Iterator[torch.Tensor]:
         """The held-out rows in stored order as float32 batches (for slices too big for RAM)."""

@@ -3,9 +3,13 @@
 Exact resume works because nothing random is carried between steps: batch `k` is a pure function
 of (data_seed, k), the LR a pure function of k, and model + Adam state live in the checkpoint.
 A run killed at any point and restarted ends with the same weights as one that never stopped.
+Under torchrun (`dist`, see distributed.py) each rank takes its slice of the global batch, gradients are
+averaged before clipping, and rank 0 alone writes checkpoints and the final model; every rank resumes from
+the same checkpoint, so N processes end with the weights of one process with the same global batch.
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from pathlib import Path
@@ -17,6 +21,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, remove_leftovers, save_checkpoint
 from ..config import LMConfig, LMTrainConfig
+from ..distributed import SINGLE, Dist, average_grads, barrier, check_same, fingerprint, mean_over_ranks, rank_slice
 from ..io import load_json, save_json
 from ..parallel import run_in_processes
 from .evaluate import lm_loss
@@ -60,14 +65,20 @@ def _resume(folder: Path, lm: TinyLM, opt: torch.optim.Optimizer) -> tuple[int, 
 
 def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, train_tokens: np.ndarray,
              val_windows: torch.Tensor | None = None, stop_after: int | None = None, desc: str = "LM",
-             on_step: Callable[[int], None] | None = None) -> dict:
+             on_step: Callable[[int], None] | None = None, dist: Dist = SINGLE) -> dict:
     """Train (or resume, or skip if finished) one LM into `folder`; returns its training history.
 
     `stop_after` ends the run early after that step, as if killed (tests use it); `on_step(k)` is
-    called after each step (progress reporting from a worker process).
+    called after each step (progress reporting from a worker process); `dist`: this rank under torchrun.
     """
     folder = Path(folder)
-    remove_leftovers(folder)
+    if cfg.batch_size % dist.world:
+        raise ValueError(f"lm_train.batch_size={cfg.batch_size} must be divisible by the {dist.world} processes")
+    check_same("LM config or training tokens", fingerprint(model_cfg, cfg, seed, len(train_tokens),
+                                                           hashlib.sha256(train_tokens.tobytes()).hexdigest()), dist)
+    if dist.is_main:
+        remove_leftovers(folder)
+    barrier(dist)
     # finished = history *and* weights: a deleted (corrupt) model.safetensors is rebuilt from the last checkpoint
     if all((folder / f).exists() for f in ("history.json", "model.safetensors", "config.json")):
         return load_json(folder / "history.json", advice=REDO_LM)
@@ -81,14 +92,18 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     t0 = time.perf_counter()
     for step in bar:
         x, y = get_batch(train_tokens, cfg.batch_size, model_cfg.n_ctx, cfg.data_seed, step)
+        part = rank_slice(cfg.batch_size, dist)                  # this rank's rows of the global batch
+        x, y = x[part], y[part]
         lr = lr_at(step, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
+        opt.zero_grad(set_to_none=True)
         loss = lm.loss(x, y)
+        loss.backward()
+        average_grads(list(lm.parameters()), len(x), dist)        # before clipping: clip the global gradient
+        loss = mean_over_ranks(loss.detach(), len(x), dist)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"LM loss became {loss.item()} at step {step}; lower lm_train.lr (now {cfg.lr})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
         torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
         opt.step()
         history["step"].append(step)
@@ -104,15 +119,19 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
                 history["val_step"].append(step)
                 history["val_loss"].append(lm_loss(lm, val_windows[:64]))
                 lm.train()
-            save_checkpoint(folder, step, lm, opt, {"history": history})
+            if dist.is_main:
+                save_checkpoint(folder, step, lm, opt, {"history": history})
+            barrier(dist)
             t0 = time.perf_counter()
         if step == stop_after:
             bar.close()
             return history
     bar.close()
     history["tokens_per_s"] = cfg.max_steps * cfg.batch_size * model_cfg.n_ctx / max(history["train_s"], 1e-9)
-    save_lm(lm.eval(), folder, extra={"seed": seed, "train": vars(cfg)})
-    save_json(folder / "history.json", history)
+    if dist.is_main:
+        save_lm(lm.eval(), folder, extra={"seed": seed, "train": vars(cfg)})
+        save_json(folder / "history.json", history)
+    barrier(dist)
     return history
 
 

@@ -2,6 +2,7 @@
 `python -m monosem_lib run --profile classroom [--run-dir DIR] [--only 01,03] [-p k=v ...]`;
 `python -m monosem_lib batch --profile classroom --seeds 0,1,2 [--grid k=v1,v2 ...] [--only 03,04] --out DIR`;
 `python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way);
+`torchrun --nproc_per_node N -m monosem_lib train --profile P [--run-dir DIR] [--stage lm,harvest,sae]`;
 `python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y)."""
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     agg.add_argument("--out", required=True, help="folder for batch.json, batch.md, batch.png")
     agg.add_argument("--by", action="append", default=[], metavar="KEY",
                      help="group runs by this pinned setting (repeatable; default: all runs one group)")
+    tr = sub.add_parser("train", help="notebooks 01-03's training steps, data parallel under torchrun")
+    tr.add_argument("--profile", default="classroom", help=f"one of {', '.join(PROFILES)} (default classroom)")
+    tr.add_argument("--run-dir", default=None, help="output folder (default runs/<profile>)")
+    tr.add_argument("--stage", default="lm,harvest,sae", help="comma-separated: lm, harvest, sae (default all)")
+    tr.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one setting (repeatable)")
     so = sub.add_parser("seed-overrides", help="the overrides batch seed N sets, as JSON (for papermill -y)")
     so.add_argument("seed", type=int)
     so.add_argument("--profile", default="classroom", help=f"one of {', '.join(PROFILES)} (default classroom)")
@@ -56,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
             failed = [r for r, s in report["runs"].items() if s.get("status") != "done"]
             print(f"batch: {Path(args.out) / 'batch.md'}" + (f"; failed runs: {', '.join(failed)}" if failed else ""))
             return 1 if failed else 0
+        elif args.command == "train":
+            from .train_parallel import train_stages
+            train_stages(args.profile, args.run_dir, [s.strip() for s in args.stage.split(",") if s.strip()],
+                         parse_overrides(args.param))
         elif args.command == "seed-overrides":
             import json
             from .batch import parse_seeds, seed_overrides

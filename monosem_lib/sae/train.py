@@ -9,6 +9,13 @@ the interval, as in the paper) are resampled from a pool of `resample_pool` inpu
 
 Exact resume: batch k is fixed by the data stream, the resampling draws by (seed, step), and
 weights, Adam moments and the fired-at table live in the checkpoint.
+
+Data parallel under torchrun (`dist`, distributed.py): each rank gets its own slice of every global batch
+(`store.iter_batches(part=...)`), gradients are averaged weighted by rows, firing counts summed, so every rank
+sees the same dead features; resampling runs on rank 0 (its pool drawn as on one process) and the new
+weights and Adam moments are broadcast; rank 0 writes checkpoints and the result. BatchTopK picks its top
+k·B per rank slice (equal in expectation to one process, not bit for bit); the other recipes match one
+process with the same global batch up to float rounding.
 """
 from __future__ import annotations
 
@@ -23,6 +30,8 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_checkpoint
 from ..config import SAEConfig, validate_stage
+from ..distributed import (SINGLE, Dist, average_grads, barrier, broadcast_from_main, check_same, fingerprint,
+                           mean_over_ranks, sum_over_ranks)
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors, save_json, save_tensors
 from .model import REDO_SAE, SAE, TOPK_RECIPES, geometric_median, load_sae, sae_grads, sae_loss, save_sae
@@ -81,13 +90,15 @@ def init_sae(d_mlp: int, cfg: SAEConfig, sample: torch.Tensor) -> SAE:
 
 
 def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: float, mode: str = "auto",
-               density: float = 1.0, dead: torch.Tensor | None = None, aux: tuple[float, int] = (0.0, 0)) -> dict:
+               density: float = 1.0, dead: torch.Tensor | None = None, aux: tuple[float, int] = (0.0, 0),
+               dist: Dist = SINGLE) -> dict:
     """One Adam step on batch x (scaled space): gradients, decoder-gradient projection, step, renorm.
 
     mode 'auto' takes the sparse path when the previous step's density was below SPARSE_BELOW;
     'reference' is plain autograd. A non-finite loss skips the update and returns ok=False.
     TopK recipes: `aux` = (coefficient, k_aux) of the AuxK loss on the `dead` features (bool [n]);
     batchtopk: out['kept_min'] is the batch's smallest kept activation (θ is set from it by train_sae).
+    `dist`: x is this rank's slice; gradients are averaged over ranks before the projection and the step.
     """
     if mode == "reference":
         opt.zero_grad(set_to_none=True)
@@ -103,6 +114,13 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
             if mode == "reference" else out["residual"].mul(-0.5 * out["residual"].numel())
         out["aux"] = auxk_loss_backward(sae, x, residual, dead, *aux)
         out["loss"] = out["loss"] + out["aux"]
+    if dist.enabled:
+        average_grads(list(sae.parameters()), len(x), dist)
+        out["loss"], out["mse"], out["l0"] = mean_over_ranks(torch.stack([out["loss"].detach(), out["mse"].detach(),
+                                                                          out["l0"].float()]), len(x), dist)
+        out["counts"] = sum_over_ranks(out["counts"].clone(), dist)
+        if out.get("kept_min") is not None:
+            out["kept_min"] = mean_over_ranks(out["kept_min"].detach().reshape(1), 1, dist)[0]
     out["ok"] = math.isfinite(out["loss"].item())
     if out["ok"]:
         sae.project_decoder_grad()
@@ -170,7 +188,8 @@ def _stream(batches: Iterable[torch.Tensor] | Callable[[int], Iterable[torch.Ten
 def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_sample: torch.Tensor,
               pool_fn: PoolFn | None = None, mode: str = "auto", ckpt_every: int | None = None,
               stop_after: int | None = None, desc: str = "SAE",
-              on_step: Callable[[int], None] | None = None) -> tuple[SAE, dict]:
+              on_step: Callable[[int], None] | None = None, dist: Dist = SINGLE,
+              data_id: str = "") -> tuple[SAE, dict]:
     """Train (or resume, or load if finished) one SAE into `folder`; returns (sae, history).
 
     batches: float32 [B, d_mlp] raw activations, an iterable or a callable start_batch -> iterable.
@@ -179,12 +198,19 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     mode: 'auto' (sparse path once L0 is small), 'dense' (same manual gradients, dense matmuls) or
     'reference' (plain autograd; the benchmark's baseline). `stop_after` stops as if killed (tests).
     `on_step(k)` is called after each step (progress from a worker process; the bar is then off).
+    `dist`: this rank under torchrun; `batches` then yield this rank's slice of each global batch, and
+    `data_id` names the data (ranks with another config or data refuse to start).
     """
     validate(cfg)
     if mode not in ("auto", "dense", "reference"):
         raise ValueError(f"mode={mode!r} must be 'auto', 'dense' or 'reference'")
+    if dist.enabled and pool_fn is None:
+        raise ValueError("data-parallel SAE training needs pool_fn (rank 0 draws the resampling pool from the store)")
+    check_same("SAE config or activation store", fingerprint(vars(cfg), d_mlp, mode, data_id), dist)
     folder = Path(folder)
-    remove_leftovers(folder)
+    if dist.is_main:
+        remove_leftovers(folder)
+    barrier(dist)
     # finished = history *and* both weight files: a deleted one is rebuilt from the last checkpoint
     if all((folder / f).exists() for f in ("history.json", "sae.safetensors", "feature_counts.safetensors", "config.json")):
         return load_sae(folder, str(init_sample.device)), load_json(folder / "history.json", advice=REDO_SAE)
@@ -224,7 +250,7 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
         for group in opt.param_groups:
             group["lr"] = lr
         dead_now = (step - last_fired) >= aux_window if sae.arch.k else None    # AuxK's dead features
-        out = train_step(sae, opt, x, l1, mode, density, dead_now, (cfg.aux_coeff, cfg.aux_k))
+        out = train_step(sae, opt, x, l1, mode, density, dead_now, (cfg.aux_coeff, cfg.aux_k), dist)
         density = out["density"]
         if sae.recipe == "batchtopk" and out["ok"] and out.get("kept_min") is not None:
             n_mean = step - count_from + 1        # θ = mean of the batches' smallest kept value over the last
@@ -243,9 +269,13 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
         n_acc += 1
         if step in sched["resample_steps"]:
             dead = (step - last_fired) >= window
-            pool = (pool_fn(pool_rows, cfg.seed * 1_000_003 + step).to(x.device) * sae.scale if pool_fn is not None
+            pool = (None if not dist.is_main else
+                    pool_fn(pool_rows, cfg.seed * 1_000_003 + step).to(x.device) * sae.scale if pool_fn is not None
                     else torch.cat(pool_batches)[-pool_rows:])
-            n = resample(sae, opt, dead, pool, l1, cfg.resample, seed=cfg.seed * 1_000_003 + step)
+            n = resample(sae, opt, dead, pool, l1, cfg.resample, seed=cfg.seed * 1_000_003 + step) \
+                if dist.is_main else 0
+            if dist.enabled:          # rank 0 decided: every rank takes its weights and Adam moments
+                broadcast_from_main(resampled_state(sae, opt), dist)
             last_fired[dead] = step
             pool_batches = []
             hist["resample"].append({"step": step, "n_resampled": n})
@@ -264,7 +294,9 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
                 bar.close()
                 raise FloatingPointError(f"SAE weights became non-finite at step {step}; the last good checkpoint "
                                          f"{last_ok} is kept; lower sae.lr (now {cfg.lr})")
-            _save_ckpt(folder, step, sae, opt, last_fired, fire_count, {"history": hist, "density": density})
+            if dist.is_main:
+                _save_ckpt(folder, step, sae, opt, last_fired, fire_count, {"history": hist, "density": density})
+            barrier(dist)
             last_ok, t0 = checkpoints(folder)[-1].name, time.perf_counter()
         if on_step is not None:
             on_step(step)
@@ -274,10 +306,20 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
     bar.close()
     hist["acts_per_s"] = n_steps * cfg.batch_size / max(hist["train_s"], 1e-9)
     hist["count_acts"] = (n_steps - count_from) * cfg.batch_size
-    save_tensors(folder / "feature_counts.safetensors", {"counts": fire_count})
-    save_sae(sae.eval(), folder, extra={"train": vars(cfg)})
-    save_json(folder / "history.json", hist)
-    return sae, hist
+    if dist.is_main:
+        save_tensors(folder / "feature_counts.safetensors", {"counts": fire_count})
+        save_sae(sae.eval(), folder, extra={"train": vars(cfg)})
+        save_json(folder / "history.json", hist)
+    barrier(dist)
+    return sae.eval(), hist
+
+
+def resampled_state(sae: SAE, opt: torch.optim.Optimizer) -> list[torch.Tensor]:
+    """What resampling may change: the parameters and their Adam moments (broadcast from rank 0)."""
+    out = [p.data for p in sae.parameters()]
+    for p in sae.parameters():
+        out += [opt.state[p][k] for k in ("exp_avg", "exp_avg_sq") if k in opt.state.get(p, {})]
+    return out
 
 
 def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
@@ -289,14 +331,16 @@ def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
 
 
 def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
-                       **kwargs) -> tuple[SAE, dict]:
-    """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts."""
+                       dist: Dist = SINGLE, **kwargs) -> tuple[SAE, dict]:
+    """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts;
+    under torchrun each rank reads its own slice of every batch."""
     epochs = -(-cfg.n_acts // max(1, store.n_rows))
     sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
+    part = {"part": (dist.rank, dist.world)} if dist.enabled else {}
     return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
-                                                              device=device, start_batch=start),
+                                                              device=device, start_batch=start, **part),
                      store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
-                     **kwargs)
+                     dist=dist, data_id=store.fingerprint() if dist.enabled else "", **kwargs)
 
 
 def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",

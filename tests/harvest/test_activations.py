@@ -233,3 +233,30 @@ def test_train_saes_writes_the_artifact_layout(run, tmp_path):
     assert again["A"] == hists["A"]
     with pytest.raises(FileNotFoundError, match="02_harvest_activations"):
         train_saes(tmp_path, {"A": ("A", cfg)})
+
+
+def test_rank_parts_of_each_batch_tile_it(run):
+    """iter_batches(part=(r, w)): rank r's contiguous slice of every batch; the parts together are the batch."""
+    store = run.stores["A"]
+    full = list(store.iter_batches(256, seed=3))
+    parts = [list(store.iter_batches(256, seed=3, part=(r, 3))) for r in range(3)]
+    for k, batch in enumerate(full):
+        assert torch.equal(torch.cat([p[k] for p in parts]), batch)
+    assert store.fingerprint() == ActivationStore(store.folder).fingerprint() != run.stores["B"].fingerprint()
+
+
+def test_rank_manifests_are_merged_into_one(run, tmp_path):
+    """Shards recorded by ranks in .manifest.rank<r>.json (a data-parallel harvest killed before rank 0 merged
+    them) are kept on the next start: nothing is harvested again."""
+    import json
+    run_dir = tmp_path / "r"
+    shutil.copytree(run.dir / "tokens", run_dir / "tokens")
+    shutil.copytree(run.dir / "lm" / "A", run_dir / "lm" / "A")
+    store = harvest_mlp_activations(run_dir, "A", CFG)
+    manifest = json.loads((store.folder / "manifest.json").read_text())
+    moved = manifest["parts"]["train"]["shards"].pop(1)
+    (store.folder / "manifest.json").write_text(json.dumps(manifest))
+    (store.folder / ".manifest.rank1.json").write_text(json.dumps({"train": [moved], "heldout": []}))
+    again = harvest_mlp_activations(run_dir, "A", CFG)
+    assert again.n_rows == CFG.n_rows and not list(store.folder.glob(".manifest.rank*"))
+    again.verify()
