@@ -68,7 +68,7 @@ def train_stages(profile: str, run_dir: str | Path | None, stages: list[str], ov
         win = val_windows(val.tokens, cfg.lm_train.eval_tokens, cfg.lm.n_ctx)
         for name, seed in zip(MODEL_NAMES, cfg.lm_train.seeds):
             h = train_lm(run_dir / "lm" / name, cfg.lm, cfg.lm_train, seed, train.tokens, win, dist=d,
-                         desc=f"LM {name} (rank {d.rank})")
+                         desc=f"LM {name} (rank {d.rank})", device=device)
             figures[f"lm.{name}.tokens_per_s"] = h["tokens_per_s"]
             _log(d, f"LM {name}: {h['tokens_per_s']:,.0f} tokens/s on {d.world} process(es)")
         if d.is_main and not (run_dir / "lm" / CONTROL_LM / "model.safetensors").exists():
