@@ -62,6 +62,8 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
         # papermill rewrites its output after every cell: write beside the last good copy, replace it on success
         running, failed = out_dir / f".{nb.stem}.running.ipynb", out_dir / f"{nb.stem}.failed.ipynb"
         try:
+            # progress bars in an executed copy are widgets that a static viewer shows as "0%": none there
+            os.environ.setdefault("TQDM_DISABLE", "1")
             pm.execute_notebook(
                 str(nb), str(running), cwd=str(NOTEBOOK_DIR), kernel_name="python3",
                 parameters={"profile": profile, "run_dir": str(run_dir.resolve()), "overrides": dict(overrides or {})},
