@@ -201,3 +201,49 @@ def side_entries(sweep: list[tuple[int, int, dict]], ablation: dict[str, dict]) 
         out.update({f"sae.ablation.{s}.dead_frac": e["train_dead_frac"], f"sae.ablation.{s}.l0": e["l0"],
                     f"sae.ablation.{s}.loss_recovered": e["loss_recovered"]})
     return out
+
+
+# Verdicts: one printed line that says, from a run's numbers, whether the paper's expectation holds here.
+PAPER_L0_RANGE = (10, 20)                            # the paper's target: roughly 10–20 active features per token
+PAPER_RESAMPLING_ORDER = ("paper", "reinit", "none")  # fewest to most dead features, in the paper
+
+
+def l0_verdict(l0: float, target: tuple[float, float] = PAPER_L0_RANGE) -> str:
+    """Where an L0 sits against the paper's target range, with the paper's reading of λ."""
+    lo, hi = target
+    if l0 > hi:
+        return f"L0 {l0:.1f} is ABOVE the paper's {lo:g}–{hi:g} target (by the paper's reading, λ is too low)"
+    if l0 < lo:
+        return f"L0 {l0:.1f} is BELOW the paper's {lo:g}–{hi:g} target (λ may be too high)"
+    return f"L0 {l0:.1f} is inside the paper's {lo:g}–{hi:g} target"
+
+
+def size_verdict(by_size: dict[int, dict]) -> str:
+    """Does MSE fall as the dictionary grows ({n_features: {"mse", "l0"}}, equal budget), and at what L0?"""
+    ns = sorted(by_size)
+    mse, l0 = [by_size[n]["mse"] for n in ns], [by_size[n]["l0"] for n in ns]
+    line = (" -> ".join(f"{n:,}" for n in ns) + " features: MSE " + " -> ".join(f"{v:.4g}" for v in mse)
+            + ", L0 " + " -> ".join(f"{v:.1f}" for v in l0))
+    if len(ns) < 2:
+        return line + ": one size only, nothing to compare"
+    if not all(a > b for a, b in zip(mse, mse[1:])):
+        return (line + ": MSE does NOT fall steadily with size here, unlike the paper's larger dictionaries; at "
+                "this budget (a tiny fraction of the paper's 8B activations) this run does not reproduce that trend")
+    if all(a < b for a, b in zip(l0, l0[1:])):
+        return line + ": MSE falls with size, but L0 rises with it, so part of the gain is more active features"
+    return line + ": bigger dictionaries reconstruct better without a steadily higher L0, as in the paper"
+
+
+def resampling_verdict(dead: dict[str, float]) -> str:
+    """The resampling ablation's dead fractions ({strategy: dead_frac}) against the paper's ordering."""
+    p, r, n = (dead[s] for s in PAPER_RESAMPLING_ORDER)
+    line = "fewest to most dead: " + " < ".join(f"{s} {dead[s]:.1%}" for s in sorted(PAPER_RESAMPLING_ORDER,
+                                                                                        key=dead.__getitem__))
+    if max(p, r, n) == 0:
+        return line + ": no feature died under any strategy, so this ablation cannot show the paper's ordering"
+    if p < r < n:
+        return line + ": the paper's ordering (its resampling < random re-initialisation < none)"
+    if p < min(r, n):
+        return line + ": the paper's resampling leaves the fewest dead, as in the paper (re-init and none swap places)"
+    return (line + ": NOT the paper's ordering (its resampling < random re-initialisation < none); "
+            "this run does not reproduce it")
