@@ -5,6 +5,8 @@ a random other feature, pinned so that it moves the MLP activations by the same 
 """
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -38,6 +40,12 @@ def steered_categories(table: list[dict], control: list[dict] | None = None, min
         below = {r["category"] for r in control if r["share_steered"] < min_share}
         ok = [c for c in ok if c in below]
     return ok
+
+
+# steered_categories' thresholds (min_share, max_base, min_distinct) for prose, remarks and exercise targets;
+# read from its signature, so the rule has one source
+STEERED_RULE: dict[str, float] = {name: p.default for name, p in inspect.signature(steered_categories).parameters.items()
+                                  if isinstance(p.default, float)}
 
 
 def scorecard_entries(table: list[dict], table_k1: list[dict], control: list[dict]) -> dict:
