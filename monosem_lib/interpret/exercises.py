@@ -114,3 +114,49 @@ def check_spearman(fn: Callable, ua: UnitActs, text: autointerp.HeldoutText,
             verdict(False, "", f"unit {int(i)}: {problem}")
         worst = max(worst, abs(float(got) - want))
     verdict(True, f"matches the library's autointerp scores of {len(units)} units (max diff {worst:.0e})", "")
+
+
+def rejected_tokens(ua: UnitActs, feature: int, mask: np.ndarray, token_id: np.ndarray, strings: list[str],
+                    top: int = 50) -> list[str]:
+    """The tokens among `feature`'s `top` largest held-out activations whose row the detector `mask` rejects."""
+    rows = ua.of(int(feature))[0][:top]
+    return [strings[t] for t in token_id[rows[~mask[rows]]]]
+
+
+def check_rejected_tokens(mine: list[str] | None, ua: UnitActs, feature: int, mask: np.ndarray,
+                          token_id: np.ndarray, strings: list[str], top: int = 50) -> None:
+    """Exercise 3: the student's list of rejected top-`top` tokens against the library's (as a multiset)."""
+    if mine is None:
+        return print(f"… not attempted yet: list the tokens among feature {feature}'s top {top} that the detector "
+                     "rejects")
+    from collections import Counter
+    want = rejected_tokens(ua, feature, mask, token_id, strings, top)
+    got, ref = Counter(mine), Counter(want)
+    accepted = Counter(strings[t] for t in token_id[ua.of(int(feature))[0][:top]]) - ref
+    hint = ("those are the tokens the detector accepts: keep the rows where the mask is False" if got == accepted
+            else f"missing {sorted((ref - got).elements())[:5]}, extra {sorted((got - ref).elements())[:5]}")
+    verdict(got == ref, f"your {len(want)} tokens match: the detector rejects {len(want)} of the top {top}",
+            f"yours has {len(mine)} tokens, the library's {len(want)}: {hint}")
+
+
+def family_sizes(saes: dict, root: int, threshold: float) -> dict[int, int]:
+    """{n_features: features of that SAE whose decoder column has cosine >= threshold with the smallest SAE's root}."""
+    from .splitting import unit_dirs
+    root_dir = unit_dirs(saes[min(saes)])[root]
+    return {n: int(((unit_dirs(s) @ root_dir) >= threshold).sum()) for n, s in sorted(saes.items())}
+
+
+def check_family_sizes(mine: dict | None, saes: dict, root: int, thresholds: tuple[float, ...] = (0.3, 0.6),
+                       max_children: int = 8) -> None:
+    """Exercise 5: {threshold: {n_features: family size}} against the library's counts (every feature, no cap)."""
+    if mine is None:
+        return print(f"… not attempted yet: count feature {root}'s family at each size for thresholds {thresholds}")
+    wants = {t: family_sizes(saes, root, t) for t in thresholds}
+    for t, want in wants.items():
+        got = {int(n): int(v) for n, v in mine.get(t, {}).items()}
+        if got != want:
+            capped = got == {n: min(v, max_children) for n, v in want.items()}
+            verdict(False, "", f"threshold {t}: yours {got}, the library's {want}"
+                    + (f": `family` keeps at most max_children={max_children}; count every feature above the "
+                       "threshold" if capped else ""))
+    verdict(True, "your family sizes match: " + "; ".join(f"cosine >= {t}: {w}" for t, w in wants.items()), "")

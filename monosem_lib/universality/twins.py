@@ -33,3 +33,16 @@ def format_twin_table(table: list[dict]) -> str:
         lines.append(f"{r['category']:10s} {r['share']:7.2%} {r['feature_A']:7d} {r['corr_cat_A']:6.2f} "
                      f"{r['twin_B']:7d} {r['corr_cat_B']:6.2f} {r['twin_corr']:6.2f}")
     return "\n".join(lines)
+
+
+def shared_unit_notes(table: list[dict]) -> list[str]:
+    """A note for each feature that is A's best feature, or B's twin, for more than one category of `table`."""
+    notes = []
+    for key, who in (("feature_A", "A's best feature"), ("twin_B", "B's twin")):
+        by_unit: dict[int, list[str]] = {}
+        for r in table:
+            by_unit.setdefault(r[key], []).append(r["category"])
+        notes += [f"note: feature {u} is {who} for {len(cats)} categories ({', '.join(cats)}): it is not specific "
+                  "to any one of them, so read its row as a shared, broader feature" for u, cats in by_unit.items()
+                  if len(cats) > 1]
+    return notes
