@@ -1,7 +1,8 @@
 """The superposition dial: best feature vs best neuron on each category's proxy, against its token share.
 
-Where a category is common the LM can afford neurons of its own, and the best single neuron tracks it;
-where it is rare it shares neurons with others (superposition), and only a dictionary feature tracks it.
+The prediction (Toy Models of Superposition): where a category is common the LM can afford neurons of its
+own, and the best single neuron tracks it; where it is rare it shares neurons with others (superposition),
+and only a dictionary feature tracks it. Notebook 04 prints whether a run bears this out.
 Every figure carries the number of held-out tokens it rests on; below `MIN_TOKENS` it is not a number.
 """
 from __future__ import annotations
