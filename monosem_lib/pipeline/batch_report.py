@@ -95,10 +95,13 @@ def plot(stats: dict[str, dict[str, dict]], x_values: list, x_label: str):
                                                           ("univ.median_max_corr.neurons", "neurons", "--"),
                                                           ("univ.median_max_corr.sae_seed", "SAE seed ceiling", ":")]),
               ("SAE A: L0 (left) and loss recovered (right)", [("sae.A.l0", "L0", "-")])]
+    span = (max(xs) - min(xs)) if len(xs) > 1 else 1.0
     for ax, (title, keys) in zip(axes, panels):
         for i, (key, label, style) in enumerate(keys):
             m, s = series(key)
-            ax.errorbar(xs, m, yerr=s, fmt="o" + style, capsize=3, label=label, color=f"C{i // 2 if len(keys) == 8 else i}")
+            dodge = (i - (len(keys) - 1) / 2) * 0.04 * span        # side by side, so error bars do not overlap
+            ax.errorbar([x + dodge for x in xs], m, yerr=s, fmt="o" + style, capsize=3, label=label,
+                        color=f"C{i // 2 if len(keys) == 8 else i}")
         ax.set_title(title, fontsize=9), ax.set_xlabel(x_label)
         if not numeric:
             ax.set_xticks(xs, points, rotation=20, fontsize=7)
