@@ -80,7 +80,8 @@ def test_an_out_folder_of_another_batch_is_refused(tmp_path):
 
 def _batch(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "monosem_lib", "batch", "--profile", "smoke", "--seeds", "0,1",
-            "--grid", "sae.l1_coeff=0.02,0.03", "--only", "01,02", "--out", str(out), *extra]
+            "--grid", "sae.l1_coeff=0.02,0.03", "--only", "01,02", "-p", "lm_train.max_steps=20",
+            "-p", "harvest.n_rows=8192", "--out", str(out), *extra]
 
 
 def test_cli_refuses_bad_input_before_running_anything(tmp_path):
