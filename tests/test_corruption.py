@@ -22,7 +22,7 @@ from monosem_lib.lm.model import load_lm
 from monosem_lib.lm.train import train_lms
 from monosem_lib.pipeline.run_dir import prepare_run_dir
 from monosem_lib.sae.model import load_sae
-from monosem_lib.sae.train import train_densities, train_saes
+from monosem_lib.sae.jobs import train_densities, train_saes
 from monosem_lib.text.splits import load_split, prepare_tokens
 from monosem_lib.text.tokenizer import load_tokenizer
 

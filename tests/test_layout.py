@@ -9,7 +9,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "monosem_lib"
 STAGES = ["text", "lm", "harvest", "sae", "toy", "interpret", "universality", "steering", "pipeline"]
-SHARED = {"config", "io", "checkpoint", "parallel", "exercises", "distributed"}
+SHARED = {"config", "setting_rules", "io", "checkpoint", "parallel", "exercises", "distributed"}
 ENTRY = {"__init__", "__main__"}                 # the public API and `python -m`: may import anything
 
 
@@ -112,7 +112,7 @@ def test_the_checks_catch_an_upward_import_and_a_cycle():
 
 
 def test_known_edges_are_seen():
-    assert {"sae.model", "harvest.store"} <= GRAPH["sae.train"]
+    assert {"sae.model", "harvest.store"} <= GRAPH["sae.jobs"]
     assert "interpret.proxies" in GRAPH["steering.steer"]          # a lazy import inside a function
     assert "lm.model" in GRAPH["__init__"]
 

@@ -26,7 +26,7 @@ from ..harvest.store import open_store
 from ..lm.evaluate import val_windows
 from ..lm.model import random_lm, save_lm
 from ..lm.train import train_lm
-from ..sae.train import train_sae_on_store
+from ..sae.jobs import train_sae_on_store
 from ..text.splits import prepare_tokens
 from .run_dir import CONTROL_LM, MODEL_NAMES, default_run_dir, prepare_run_dir
 

@@ -32,13 +32,11 @@ from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_ch
 from ..config import SAEConfig, validate_stage
 from ..distributed import (SINGLE, Dist, average_grads, barrier, broadcast_from_main, check_same, fingerprint,
                            mean_over_ranks, sum_over_ranks)
-from ..harvest.store import open_store
-from ..io import load_json, load_tensors, save_json, save_tensors
+from ..io import load_json, save_json, save_tensors
 from .model import REDO_SAE, SAE, TOPK_RECIPES, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 from .resampling import resample
 
 SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
-MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
 NO_RESAMPLING = ("none", "2024", "topk", "batchtopk")   # recipes that never resample dead features
 COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
 
@@ -320,52 +318,3 @@ def resampled_state(sae: SAE, opt: torch.optim.Optimizer) -> list[torch.Tensor]:
     for p in sae.parameters():
         out += [opt.state[p][k] for k in ("exp_avg", "exp_avg_sq") if k in opt.state.get(p, {})]
     return out
-
-
-def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
-    """(firings per feature, activations seen) over the last quarter of a finished run: densities at a
-    resolution of ~1/(0.25 n_acts), far finer than a held-out set can give."""
-    folder = Path(folder)
-    counts = load_tensors(folder / "feature_counts.safetensors", advice=REDO_SAE)["counts"]
-    return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
-
-
-def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
-                       dist: Dist = SINGLE, **kwargs) -> tuple[SAE, dict]:
-    """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts;
-    under torchrun each rank reads its own slice of every batch."""
-    epochs = -(-cfg.n_acts // max(1, store.n_rows))
-    sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
-    part = {"part": (dist.rank, dist.world)} if dist.enabled else {}
-    return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
-                                                              device=device, start_batch=start, **part),
-                     store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
-                     dist=dist, data_id=store.fingerprint() if dist.enabled else "", **kwargs)
-
-
-def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
-               on_step: Callable[[int], None] | None = None) -> dict:
-    """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
-    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
-                              on_step=on_step)[1]
-
-
-def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,
-               device: str = "cpu", parallel: bool | None = None) -> dict[str, dict]:
-    """Train SAEs {folder name: (LM name, cfg)} into run_dir/sae/<folder name>; returns their histories.
-
-    On a multi-core CPU the jobs run in processes of one thread, `max_procs` at a time (default: one
-    per core): two 1-thread processes train ~2x more activations per second than one on 2 threads.
-    A finished SAE is only reloaded; an interrupted one resumes from its checkpoint.
-    """
-    from ..parallel import default_parallel, run_in_processes
-
-    run_dir = Path(run_dir)
-    for model, _ in jobs.values():           # a missing or incomplete store: fail here, naming notebook 02
-        open_store(run_dir, model)
-    kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
-                     "device": device} for name, (model, cfg) in jobs.items()}
-    steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}
-    if parallel is None:             # tiny jobs (smoke): starting a process costs more than the job itself
-        parallel = default_parallel(len(jobs)) and min(c.n_acts * c.n_features for _, c in jobs.values()) >= MIN_SPAWN_WORK
-    return run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)

@@ -220,7 +220,7 @@ def test_train_saes_writes_the_artifact_layout(run, tmp_path):
 
     from monosem_lib.config import SAEConfig
     from monosem_lib.pipeline.run_dir import Run
-    from monosem_lib.sae.train import train_saes
+    from monosem_lib.sae.jobs import train_saes
 
     cfg = SAEConfig(n_features=48, l1_coeff=0.01, lr=3e-3, batch_size=256, n_acts=1024, resample_pool=256)
     jobs = {"A": ("A", cfg), "B": ("B", cfg), "A_16": ("A", dataclasses.replace(cfg, n_features=16))}

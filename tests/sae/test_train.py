@@ -17,12 +17,11 @@ from monosem_lib.sae.model import load_sae, sae_grads
 from monosem_lib.sae.train import (
     init_sae,
     make_optimizer,
-    train_densities,
     train_sae,
-    train_sae_on_store,
     train_step,
     validate,
 )
+from monosem_lib.sae.jobs import train_densities, train_sae_on_store
 from tests.sae.common import CFG, DATA, D, batches_for, make_sae
 
 

@@ -1,0 +1,70 @@
+"""A run's SAEs trained from its activation stores: one store-fed run, several in processes, their densities.
+
+`train.py` trains one SAE on any stream of batches; this module feeds it from `harvest.store` (enough epochs
+for `n_acts`, the resampling pool drawn from the store, a rank's slice under torchrun) and runs the many SAEs
+of notebook 03 side by side.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..config import SAEConfig
+from ..distributed import SINGLE, Dist
+from ..harvest.store import open_store
+from ..io import load_json, load_tensors
+from .model import REDO_SAE, SAE
+from .train import schedule, train_sae
+
+MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
+
+
+def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
+    """(firings per feature, activations seen) over the last quarter of a finished run: densities at a
+    resolution of ~1/(0.25 n_acts), far finer than a held-out set can give."""
+    folder = Path(folder)
+    counts = load_tensors(folder / "feature_counts.safetensors", advice=REDO_SAE)["counts"]
+    return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
+
+
+def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
+                       dist: Dist = SINGLE, **kwargs) -> tuple[SAE, dict]:
+    """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts;
+    under torchrun each rank reads its own slice of every batch."""
+    epochs = -(-cfg.n_acts // max(1, store.n_rows))
+    sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
+    part = {"part": (dist.rank, dist.world)} if dist.enabled else {}
+    return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
+                                                              device=device, start_batch=start, **part),
+                     store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
+                     dist=dist, data_id=store.fingerprint() if dist.enabled else "", **kwargs)
+
+
+def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
+               on_step: Callable[[int], None] | None = None) -> dict:
+    """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
+    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
+                              on_step=on_step)[1]
+
+
+def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,
+               device: str = "cpu", parallel: bool | None = None) -> dict[str, dict]:
+    """Train SAEs {folder name: (LM name, cfg)} into run_dir/sae/<folder name>; returns their histories.
+
+    On a multi-core CPU the jobs run in processes of one thread, `max_procs` at a time (default: one
+    per core): two 1-thread processes train ~2x more activations per second than one on 2 threads.
+    A finished SAE is only reloaded; an interrupted one resumes from its checkpoint.
+    """
+    from ..parallel import default_parallel, run_in_processes
+
+    run_dir = Path(run_dir)
+    for model, _ in jobs.values():           # a missing or incomplete store: fail here, naming notebook 02
+        open_store(run_dir, model)
+    kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
+                     "device": device} for name, (model, cfg) in jobs.items()}
+    steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}
+    if parallel is None:             # tiny jobs (smoke): starting a process costs more than the job itself
+        parallel = default_parallel(len(jobs)) and min(c.n_acts * c.n_features for _, c in jobs.values()) >= MIN_SPAWN_WORK
+    return run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)
