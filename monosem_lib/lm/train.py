@@ -75,8 +75,9 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     folder = Path(folder)
     if cfg.batch_size % dist.world:
         raise ValueError(f"lm_train.batch_size={cfg.batch_size} must be divisible by the {dist.world} processes")
-    check_same("LM config or training tokens", fingerprint(model_cfg, cfg, seed, len(train_tokens),
-                                                           hashlib.sha256(train_tokens.tobytes()).hexdigest()), dist)
+    if dist.enabled:                 # hashing the tokens costs a pass over them: only when ranks must agree
+        check_same("LM config or training tokens", fingerprint(model_cfg, cfg, seed, len(train_tokens),
+                                                               hashlib.sha256(train_tokens.tobytes()).hexdigest()), dist)
     if dist.is_main:
         remove_leftovers(folder)
     barrier(dist)
