@@ -101,6 +101,16 @@ class SAEConfig:
 
 
 @dataclass
+class EvalConfig:
+    """The evaluation tokens of notebooks 04-06: every position of n_ctx windows tiling the validation split, then
+    windows of the training split until `n_tokens` (the paper's medians need millions of tokens: a feature at
+    density 1e-5 fires 3 times in 262k). Their SAE codes and proxies are computed once per run (run_dir/eval/)."""
+    n_tokens: int = 1_048_576          # the headline figures (proxies, specificity, universality, max activations)
+    side_tokens: int = 262_144        # the first tokens of the same set, for the side SAEs (seed and recipe controls)
+    batch_windows: int = 64           # windows per forward pass (speed only)
+
+
+@dataclass
 class ToyConfig:
     """Notebook 00: toy models of superposition (Elhage et al. 2022), then the kit's SAE on one of them."""
     n_features: int = 20              # part 1, as Elhage et al.: 20 features in 5 dimensions, importance 0.9^i
@@ -129,6 +139,7 @@ class RunConfig:
     lm_train: LMTrainConfig = field(default_factory=LMTrainConfig)
     harvest: HarvestConfig = field(default_factory=HarvestConfig)
     sae: SAEConfig = field(default_factory=SAEConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     toy: ToyConfig = field(default_factory=ToyConfig)
 
     def stage(self, name: str) -> dict:
@@ -136,7 +147,7 @@ class RunConfig:
         return dataclasses.asdict(getattr(self, name))
 
 
-STAGES = ("data", "tokenizer", "lm", "lm_train", "harvest", "sae", "toy")
+STAGES = ("data", "tokenizer", "lm", "lm_train", "harvest", "sae", "eval", "toy")
 
 
 def _profile_overrides(profile: str) -> dict[str, Any]:
@@ -156,6 +167,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "sae.aux_dead_acts": 5_000,
             "sae.ablation_n_features": 128, "sae.ablation_n_acts": 10_000,
             "sae.eval_tokens": 4_096,
+            "eval.n_tokens": 24_000, "eval.side_tokens": 8_000,
             "toy.steps": 600, "toy.sae_n_acts": 100_000,
         }
     if profile == "paper":
@@ -169,6 +181,7 @@ def _profile_overrides(profile: str) -> dict[str, Any]:
             "sae.batch_size": 8192, "sae.n_acts": 50_000_000, "sae.lr": 3e-4, "sae.resample_pool": 262_144,
             "sae.sweep_sizes": (512, 1024, 2048, 8192, 16384), "sae.sweep_n_acts": 20_000_000,
             "sae.ablation_n_acts": 5_000_000, "sae.ablation_lr": 1.2e-3, "sae.eval_tokens": 262_144,
+            "eval.n_tokens": 16_777_216, "eval.side_tokens": 2_097_152,
         }
     return {}
 

@@ -67,6 +67,7 @@ RULES: dict[str, Rule] = {
     "sae.alt_recipe": Rule(choices=RESAMPLE), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
     "sae.k": _int(1, 1 << 20), "sae.aux_coeff": Rule(0, 100), "sae.aux_k": _int(1, 1 << 20),
     "sae.aux_dead_acts": _int(1),
+    "eval.n_tokens": _int(1), "eval.side_tokens": _int(1), "eval.batch_windows": _int(1),
     "toy.n_features": _int(2, 4096), "toy.d_hidden": _int(1, 4096), "toy.importance_decay": Rule(0, 1, lo_open=True),
     "toy.sparsities": Rule(0, 1), "toy.steps": _int(1), "toy.lr": Rule(0, 1, lo_open=True),
     "toy.sae_toy_features": _int(2, 4096), "toy.sae_toy_hidden": _int(1, 4096), "toy.sae_toy_sparsity": Rule(0, 1),

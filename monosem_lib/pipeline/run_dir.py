@@ -32,10 +32,11 @@ def default_run_dir(profile: str) -> Path:
 
 # what a stage's settings shape, in the run dir: to rebuild from a stage on, these go (with their configs)
 STAGE_OUTPUTS = {"data": None, "tokenizer": None,            # None: everything depends on the tokens
-                 "lm": ("lm", "acts", "sae"), "lm_train": ("lm", "acts", "sae"),
-                 "harvest": ("acts", "sae"), "sae": ("sae",), "toy": ("toy",)}
-LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae"), "lm_train": ("lm", "lm_train", "harvest", "sae"),
-                "harvest": ("harvest", "sae"), "sae": ("sae",), "toy": ("toy",)}
+                 "lm": ("lm", "acts", "sae", "eval"), "lm_train": ("lm", "acts", "sae", "eval"),
+                 "harvest": ("acts", "sae", "eval"), "sae": ("sae", "eval"), "eval": ("eval",),
+                 "toy": ("toy",)}
+LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae", "eval"), "lm_train": ("lm", "lm_train", "harvest", "sae", "eval"),
+                "harvest": ("harvest", "sae", "eval"), "sae": ("sae", "eval"), "eval": ("eval",), "toy": ("toy",)}
 
 
 def config_conflicts(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> list[tuple[str, str]]:

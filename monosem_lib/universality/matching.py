@@ -1,10 +1,10 @@
 """Universality (Bricken et al. 2023, 'Universality'): do two LMs differing only in their seed learn the same features?
 
 For every feature of SAE A we find the feature of SAE B whose activations correlate best (Pearson) with
-it over the same held-out tokens. Activations are compared row by row, which works because the stores
-of A and B hold the same tokens in the same order. SAE features are kept as sparse CSR matrices and
+it over the same tokens. Activations are compared row by row, which works because both models read the
+same tokens in the same order. SAE features are kept as sparse CSR matrices and
 the cross-products run over row chunks and blocks of B's columns, so memory stays bounded well past
-4,096 x 4,096; units that never fire on the held-out rows (zero variance) are left out.
+4,096 x 4,096; units that never fire on the rows (zero variance) are left out.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..harvest.store import ActivationStore, open_store
 from ..lm.model import TinyLM, load_lm
 from ..sae.model import SAE, load_sae
 
@@ -63,7 +62,8 @@ def _triplets(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
 def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None = None) -> torch.Tensor:
     """SAE features of rows x [n, d_mlp] as a sparse CSR [n, n_features] (a dense one would not fit at scale)."""
     crows, cols, vals, nnz = [torch.zeros(1, dtype=torch.long)], [], [], 0
-    for i in tqdm(range(0, len(x), chunk), desc=desc, leave=False, disable=desc is None):
+    quiet = {"disable": True} if desc is None else {}         # passing disable=False would override TQDM_DISABLE
+    for i in tqdm(range(0, len(x), chunk), desc=desc, leave=False, **quiet):
         f = _csr(sae.encode(x[i:i + chunk]).cpu())
         crows.append(f.crow_indices()[1:] + nnz)
         cols.append(f.col_indices())
@@ -171,7 +171,8 @@ def correlation_blocks(a: torch.Tensor, b: torch.Tensor, col_chunk: int = 2048, 
     m_a = mu_a if a.layout == torch.sparse_csr else torch.zeros_like(mu_a)
     m_b = mu_b if b.layout == torch.sparse_csr else torch.zeros_like(mu_b)
     inv_a = torch.where(sd_a > 0, 1 / sd_a, torch.nan)
-    for c0 in tqdm(range(0, b.shape[1], col_chunk), desc=desc, leave=False, disable=desc is None):
+    quiet = {"disable": True} if desc is None else {}
+    for c0 in tqdm(range(0, b.shape[1], col_chunk), desc=desc, leave=False, **quiet):
         c1 = min(c0 + col_chunk, b.shape[1])
         S = torch.zeros(a.shape[1], c1 - c0, dtype=torch.float64, device=a.device)
         for r0 in range(0, n, row_chunk):
@@ -262,16 +263,15 @@ def column(f: torch.Tensor, feature: int) -> np.ndarray:
 
 @dataclass
 class Twins:
-    """Everything notebook 05 compares: both LMs, both SAEs, both stores (row-aligned)."""
+    """Everything notebook 05 compares: both LMs and both SAEs (the evaluation tokens come from the token splits)."""
     lms: dict[str, TinyLM]
     saes: dict[str, SAE]
-    stores: dict[str, ActivationStore]
 
 
 def load_twins(run_dir: str | Path, seeds: tuple[int, int] = (0, 1), device: str = "cpu") -> Twins:
-    """LMs, SAEs and activation stores of A and B, with one-line errors naming the notebook to run."""
+    """LMs and SAEs of A and B, with one-line errors naming the notebook to run."""
     run_dir = Path(run_dir)
-    lms, saes, stores = {}, {}, {}
+    lms, saes = {}, {}
     for name, seed in zip("AB", seeds):
         if not (run_dir / "lm" / name / "model.safetensors").exists():
             raise FileNotFoundError(f"LM {name} (seed {seed}) is missing at {run_dir / 'lm' / name}; "
@@ -280,17 +280,8 @@ def load_twins(run_dir: str | Path, seeds: tuple[int, int] = (0, 1), device: str
             raise FileNotFoundError(f"the SAE of model {name} (LM seed {seed}) is missing at {run_dir / 'sae' / name}; "
                                     f"run notebook 03_train_sae first (it trains SAEs on A and B)")
         lms[name], saes[name] = load_lm(run_dir / "lm" / name, device), load_sae(run_dir / "sae" / name, device)
-    widths = {n: s.arch.d_mlp for n, s in saes.items()}
-    if widths["A"] != widths["B"]:
-        raise ValueError(f"SAE A reads inputs of width {widths['A']} but SAE B of width {widths['B']}; both must be "
-                         f"trained on MLP activations of the same width (re-run notebook 03_train_sae)")
     for name in "AB":
-        stores[name] = open_store(run_dir, name)
-        if stores[name].d_mlp != widths[name]:
-            raise ValueError(f"SAE {name} reads width {widths[name]} but store {name} holds width "
-                             f"{stores[name].d_mlp}; re-run notebook 03_train_sae on this run's stores")
-    ia, ib = (stores[n].row_info("heldout")["token_index"] for n in "AB")
-    if not np.array_equal(ia, ib):
-        raise ValueError("the held-out rows of stores A and B are not the same tokens in the same order; "
-                         "re-run notebook 02_harvest_activations for both models with the same settings")
-    return Twins(lms, saes, stores)
+        if saes[name].arch.d_mlp != lms[name].cfg.d_mlp:
+            raise ValueError(f"SAE {name} reads inputs of width {saes[name].arch.d_mlp} but LM {name}'s MLP has "
+                             f"{lms[name].cfg.d_mlp}; re-run notebook 03_train_sae on this run's LMs")
+    return Twins(lms, saes)

@@ -43,7 +43,7 @@ def plot_act_vs_logit(act: np.ndarray, logit: np.ndarray, neuron_act: np.ndarray
 
 
 def plot_twin_scatter(pairs: list[dict], max_points: int = 20_000, seed: int = 0):
-    """One panel per pair: f_A vs f_B on each held-out token, tokens of the category in colour.
+    """One panel per pair: f_A vs f_B on each evaluation token, tokens of the category in colour.
 
     Each pair dict: {'title', 'f_a', 'f_b' (activations [n]), 'in_cat' (bool [n])}.
     """
@@ -66,7 +66,7 @@ def plot_twin_scatter(pairs: list[dict], max_points: int = 20_000, seed: int = 0
 
 def _cell(strings: list[str], values: np.ndarray) -> str:
     rows = "".join(f"<div><code>{v:6.2f}</code> {_marked(s)}</div>" for s, v in zip(strings, values))
-    return rows or "<i>never fires on the held-out rows</i>"
+    return rows or "<i>never fires on the evaluation rows</i>"
 
 
 def _marked(s: str) -> str:
@@ -80,7 +80,7 @@ def _marked(s: str) -> str:
 
 def twin_table_html(title: str, head_a: str, strings_a: list[str], values_a: np.ndarray,
                     head_b: str, strings_b: list[str], values_b: np.ndarray) -> str:
-    """Two columns of top held-out contexts, A's feature beside its twin in B; every token string escaped."""
+    """Two columns of top evaluation contexts, A's feature beside its twin in B; every token string escaped."""
     style = "style='vertical-align:top;text-align:left;font-size:85%;white-space:pre-wrap'"
     return (f"<h4>{html.escape(title)}</h4><table><tr><th {style}>{html.escape(head_a)}</th>"
             f"<th {style}>{html.escape(head_b)}</th></tr><tr><td {style}>{_cell(strings_a, values_a)}</td>"

@@ -9,7 +9,7 @@ from .matching import MaxCorr, category_indicators, max_correlation
 
 def category_twins(categories: np.ndarray, names: list[str], f_a: torch.Tensor, f_b: torch.Tensor,
                    feat: MaxCorr) -> list[dict]:
-    """Per category with held-out tokens: A's feature that best tracks its document indicator, that feature's
+    """Per category with evaluation tokens: A's feature that best tracks its document indicator, that feature's
     twin in B (`feat`, the A-vs-B best match) and how each tracks the indicator; one dict per category."""
     onehot = category_indicators(categories, len(names))
     cat_a = max_correlation(onehot, f_a)
@@ -17,7 +17,7 @@ def category_twins(categories: np.ndarray, names: list[str], f_a: torch.Tensor, 
     table = []
     for c, cat in enumerate(names):
         if not cat_a.alive_a[c]:
-            continue                                   # no held-out tokens of this category
+            continue                                   # no evaluation tokens of this category
         fa = int(cat_a.argmax[c])
         fb = int(feat.argmax[fa])
         table.append({"category": cat, "share": float(onehot[:, c].mean()), "feature_A": fa,

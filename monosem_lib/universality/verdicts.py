@@ -14,9 +14,11 @@ def _has(med: dict, key: str) -> bool:
     return key in med and med[key] is not None and math.isfinite(float(med[key]))
 
 
-def universality_verdict(med: dict[str, float], alt_recipe: str = "alt") -> list[str]:
+def universality_verdict(med: dict[str, float], alt_recipe: str = "alt", bins: dict | None = None) -> list[str]:
     """Features vs neurons (and the paper), the misaligned-token control, the SAE-seed ceiling, the other recipe
-    and the frequent features, from `med` (keys features, neurons, control; optional sae_seed, alt, fired100)."""
+    and the frequent features, from `med` (keys features, neurons, control; optional sae_seed and alt with the
+    main SAEs' features_side on the same side tokens, fired100), and per density decade from `bins`
+    ({'features': by_density(...), 'neurons': ...})."""
     f, n, ctrl = med["features"], med["neurons"], med["control"]
     lines = [f"median best correlation, A vs B: features {f:.3f}, neurons {n:.3f} (the paper: features "
              f"{PAPER['features']}, neurons {PAPER['neurons']})"]
@@ -30,9 +32,9 @@ def universality_verdict(med: dict[str, float], alt_recipe: str = "alt") -> list
               else "no better than it: their best matches are what a maximum over B finds by chance")
     lines.append(f"chance: the misaligned-token control gives {ctrl:.3f}; features are " + chance)
     if _has(med, "sae_seed"):
-        s = med["sae_seed"]
-        lines.append(f"ceiling: two SAEs on the same LM A (two SAE seeds) agree at {s:.3f}; A vs B reaches "
-                     f"{f / s:.0%} of it" if s > 0 else f"ceiling: two SAE seeds on LM A agree at {s:.3f}")
+        s, fs = med["sae_seed"], med.get("features_side", f)
+        lines.append(f"ceiling: two SAEs on the same LM A (two SAE seeds) agree at {s:.3f}; on the same tokens A vs B "
+                     f"gives {fs:.3f}, {fs / s:.0%} of it" if s > 0 else f"ceiling: two SAE seeds on LM A agree at {s:.3f}")
         if s <= n:
             lines.append("-> the ceiling itself is below the neurons: this SAE is not reproducible run to run even "
                          "on the same activations, so A vs B cannot be expected to come out above the neurons; the "
@@ -43,16 +45,37 @@ def universality_verdict(med: dict[str, float], alt_recipe: str = "alt") -> list
     else:
         lines.append("ceiling: no second SAE seed in this run (sae.controls is off), so the ceiling is unknown")
     if _has(med, "alt"):
-        a = med["alt"]
-        lines.append(f"the {alt_recipe} recipe's SAEs, A vs B: {a:.3f}, "
+        a, fs = med["alt"], med.get("features_side", f)
+        lines.append(f"the {alt_recipe} recipe's SAEs, A vs B: {a:.3f} (main recipe on the same tokens {fs:.3f}), "
                      + ("above the neurons: with that recipe features are the more universal" if a > n
                         else "also below the neurons"))
     if _has(med, "fired100"):
         h = med["fired100"]
-        lines.append(f"features that fire on >= 100 held-out tokens: {h:.3f}, "
+        lines.append(f"features that fire on >= 100 evaluation tokens: {h:.3f}, "
                      + ("above the neurons: the frequent features have twins; the many rare ones pull the median down"
                         if h > n else "still below the neurons"))
+    lines += density_lines(bins or {})
     return lines
+
+
+def density_lines(bins: dict) -> list[str]:
+    """Features vs neurons in the paper's high-density cluster (1e-5..1e-4) and in the densest decade they share."""
+    feats, neurs = bins.get("features", {}), bins.get("neurons", {})
+    out = []
+    for name, what in (("1e-5_1e-4", "the paper's high-density cluster"),):
+        b = feats.get(name)
+        if b is None or not b["n"]:
+            out.append(f"no feature fires at density {name.replace('_', '..')} ({what}) on these tokens")
+            continue
+        nb = neurs.get(name, {"n": 0})
+        vs = f", neurons there {nb['median']:.3f} ({nb['n']:,})" if nb["n"] else ", no neuron fires that rarely"
+        out.append(f"in {what} (density {name.replace('_', '..')}): {b['n']:,} features, median {b['median']:.3f}{vs}")
+    dense = [k for k in feats if feats[k]["n"] >= 5 and neurs.get(k, {"n": 0})["n"] >= 5]
+    for k in dense[-1:]:
+        f, n = feats[k]["median"], neurs[k]["median"]
+        out.append(f"where both are densest ({k.replace('_', '..')}): features {f:.3f} vs neurons {n:.3f}"
+                   + (" -> features ahead" if f > n else " -> neurons ahead"))
+    return out
 
 
 def matched_verdict(n_pairs: int, matched: float, best: float, n_shared: int, n_alive: int) -> list[str]:

@@ -121,8 +121,10 @@ def test_load_twins_errors(tmp_path):
     (run / "sae" / "B" / "config.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"SAE of model B \(LM seed 1\).*03_train_sae"):
         load_twins(run)
-    with pytest.raises(ValueError, match="width 32 but SAE B of width 48"):
-        load_twins(_twin_dir(tmp_path / "r3", d_mlp_b=48))
+    run = _twin_dir(tmp_path / "r3")
+    save_sae(SAE(48, 40), run / "sae" / "B")
+    with pytest.raises(ValueError, match="SAE B reads inputs of width 48 but LM B's MLP has 32"):
+        load_twins(run)
     with pytest.raises(ValueError, match="same rows"):
         max_correlation(torch.rand(5, 2), torch.rand(6, 2))
 

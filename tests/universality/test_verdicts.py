@@ -4,14 +4,19 @@ from monosem_lib.universality.twins import shared_unit_notes
 
 
 def test_universality_verdict_failed_replication_below_the_seed_ceiling():
-    med = {"features": 0.130, "neurons": 0.538, "control": 0.031, "sae_seed": 0.239, "alt": 0.595, "fired100": 0.445}
-    lines = verdicts.universality_verdict(med, "2024")
+    med = {"features": 0.130, "neurons": 0.538, "control": 0.031, "sae_seed": 0.239, "alt": 0.595, "fired100": 0.445,
+           "features_side": 0.120}
+    bins = {"features": {"1e-5_1e-4": {"n": 2504, "median": 0.059}, "1e-2_1e-1": {"n": 509, "median": 0.532}},
+            "neurons": {"1e-5_1e-4": {"n": 0, "median": float("nan")}, "1e-2_1e-1": {"n": 300, "median": 0.55}}}
+    lines = verdicts.universality_verdict(med, "2024", bins)
     text = "\n".join(lines)
     assert "neurons are MORE universal than features here (4.1x)" in lines[1] and "does not reproduce" in lines[1]
     assert "0.099 above it: their matches are more than" in lines[2]
-    assert "reaches 54% of it" in text and "the ceiling itself is below the neurons" in text
-    assert "2024 recipe's SAEs, A vs B: 0.595, above the neurons" in text
+    assert "on the same tokens A vs B gives 0.120, 50% of it" in text and "the ceiling itself is below the neurons" in text
+    assert "2024 recipe's SAEs, A vs B: 0.595 (main recipe on the same tokens 0.120), above the neurons" in text
     assert "0.445, still below the neurons" in text
+    assert "high-density cluster (density 1e-5..1e-4): 2,504 features, median 0.059, no neuron fires" in text
+    assert "where both are densest (1e-2..1e-1): features 0.532 vs neurons 0.550 -> neurons ahead" in text
 
 
 def test_universality_verdict_replication_and_missing_controls():
@@ -23,6 +28,7 @@ def test_universality_verdict_replication_and_missing_controls():
     assert "only 0.050 above it" in weak[2]
     none = verdicts.universality_verdict({"features": 0.3, "neurons": 0.4, "control": 0.1})
     assert any("ceiling is unknown" in ln for ln in none)
+    assert any("no feature fires at density 1e-5..1e-4" in ln for ln in none)
 
 
 def test_matched_and_logit_verdicts():

@@ -1,0 +1,90 @@
+"""An SAE's codes on the evaluation tokens: encoded once per run, kept sparse, reused by notebooks 04, 05 and 06.
+
+Encoding a million tokens through a 4,096-feature encoder is most of the cost of evaluating an SAE, so the
+non-zero codes are saved (run_dir/eval/codes_<sae>.safetensors: CSR arrays, values in float16, checksummed) with
+the identity of what they came from (the SAE's and the LM's weight checksums, the evaluation windows). A loader
+finding other weights or windows recomputes them; a damaged file is an error naming it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from ..harvest.eval_tokens import EvalTokens, mlp_act_batches, rows_limit
+from ..io import load_tensors, save_tensors
+from ..lm.model import TinyLM
+from .model import SAE
+
+REDO = "delete it and rerun the notebook (it encodes the evaluation tokens again)"
+
+
+def csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A torch CSR matrix from its arrays (no copy, no invariant check)."""
+    with warnings.catch_warnings():       # "sparse CSR support is in beta": the ops used here are tested
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, val, size=shape, check_invariants=False)
+
+
+@torch.no_grad()
+def encode_rows(lm: TinyLM, sae: SAE, ev: EvalTokens, limit: int | None = None, batch_windows: int = 64,
+                desc: str | None = None) -> torch.Tensor:
+    """SAE codes of the evaluation rows (the first `limit` rows, whole windows) as CSR [rows, n_features].
+
+    Values are rounded to float16, as saved, so a computed and a reloaded copy give the same figures.
+    """
+    crows, cols, vals, nnz = [torch.zeros(1, dtype=torch.long)], [], [], 0
+    for _, acts in mlp_act_batches(lm, ev, batch_windows, limit, desc):
+        f = sae.encode(acts).cpu()
+        r, c = torch.nonzero(f, as_tuple=True)                  # row-major: already CSR order
+        crows.append(torch.cumsum(torch.bincount(r, minlength=len(f)), 0) + nnz)
+        cols.append(c)
+        vals.append(f[r, c].half().float())
+        nnz += len(c)
+    n = rows_limit(ev, limit)
+    cat = lambda xs, dt: torch.cat(xs) if xs else torch.zeros(0, dtype=dt)  # noqa: E731
+    return csr(torch.cat(crows), cat(cols, torch.long), cat(vals, torch.float32), (n, sae.n_features))
+
+
+def _sidecar(path: Path) -> str:
+    """The recorded sha256 of a weights file (its `.sha256` sidecar), or '' if it has none."""
+    side = path.with_name(path.name + ".sha256")
+    return side.read_text().split()[0] if side.exists() else ""
+
+
+def codes_identity(sae_dir: Path, lm_dir: Path, ev: EvalTokens, limit: int | None) -> dict:
+    """What the codes depend on: both weight files' checksums and the evaluation windows used."""
+    n = rows_limit(ev, limit)
+    used = ev.windows[: n // (ev.n_ctx - 1)]
+    return {"sae_sha256": _sidecar(Path(sae_dir) / "sae.safetensors"), "lm_sha256": _sidecar(Path(lm_dir) / "model.safetensors"),
+            "windows_sha256": hashlib.sha256(np.ascontiguousarray(used).tobytes()).hexdigest(), "n_rows": n}
+
+
+def _saved_identity(path: Path) -> dict | None:
+    try:
+        with safe_open(str(path), "pt") as fh:
+            meta = fh.metadata() or {}
+        return json.loads(meta["identity"])
+    except Exception:                       # unreadable header: treat as absent; load_tensors names the damage
+        return None
+
+
+def cached_codes(run_dir: str | Path, sae_name: str, lm_name: str, lm: TinyLM, sae: SAE, ev: EvalTokens,
+                 limit: int | None = None, batch_windows: int = 64, desc: str | None = None) -> torch.Tensor:
+    """`encode_rows` of run_dir/sae/<sae_name> on LM <lm_name>, loaded from run_dir/eval/ when it matches."""
+    run_dir = Path(run_dir)
+    tag = "" if limit is None else f"_{rows_limit(ev, limit)}"
+    path = run_dir / "eval" / f"codes_{sae_name}{tag}.safetensors"
+    ident = codes_identity(run_dir / "sae" / sae_name, run_dir / "lm" / lm_name, ev, limit)
+    if path.exists() and _saved_identity(path) == ident:
+        t = load_tensors(path, advice=REDO)
+        return csr(t["crow"].long(), t["col"].long(), t["val"].float(), (ident["n_rows"], sae.n_features))
+    codes = encode_rows(lm, sae, ev, limit, batch_windows, desc)
+    save_tensors(path, {"crow": codes.crow_indices(), "col": codes.col_indices().int(), "val": codes.values().half()},
+                 meta={"identity": ident})
+    return codes
