@@ -69,6 +69,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a script: the repo root holds monosem_lib
+from monosem_lib.text.scripts import RANGES, script_ranges  # noqa: E402
+
 SEED = 20231004
 MAX_DOC_CHARS = 4000
 DATA_DIR = Path(__file__).resolve().parent
@@ -208,18 +211,11 @@ def split_long_line(line: str, limit: int) -> list[str]:
     return parts + [line]
 
 
-SCRIPT_RANGES = {
-    "arabic": [(0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)],
-    "hebrew": [(0x0590, 0x05FF), (0xFB1D, 0xFB4F)],
-    "cjk": [(0x3040, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF),
-            (0x1100, 0x11FF), (0x3130, 0x318F), (0xF900, 0xFAFF), (0x20000, 0x2FFFF)],
-    "cyrillic": [(0x0400, 0x052F)],
-    "greek": [(0x0370, 0x03FF), (0x1F00, 0x1FFF)],
-    "devanagari": [(0x0900, 0x097F)],
-    "thai": [(0x0E00, 0x0E7F)],
-    "georgian": [(0x10A0, 0x10FF), (0x1C90, 0x1CBF), (0x2D00, 0x2D2F)],
-    "armenian": [(0x0530, 0x058F), (0xFB13, 0xFB17)],
-}
+# Unicode ranges come from the library's one table (monosem_lib/text/scripts.py). Here "cjk" means the letters of
+# Hangul, Han and the main kana blocks (the table's korean + chinese + kana).
+SCRIPT_RANGES = {s: RANGES[s] for s in ("arabic", "hebrew", "cyrillic", "greek", "devanagari", "thai", "georgian",
+                                         "armenian")}
+SCRIPT_RANGES["cjk"] = script_ranges("korean", "chinese", "kana")
 
 
 def script_share(text: str, script: str) -> float:

@@ -6,6 +6,10 @@ Two kinds, as in the paper's "Detailed features":
 - `detect_tokens`: a binary detector per category that reads the *bytes* of a token sequence, so context
   decides ambiguous tokens and byte-fallback halves of an Arabic or Hebrew letter are recognised.
 
+Unicode ranges come from `monosem_lib.text.scripts` (one table with the corpus builder and `paper_proxies`, the
+paper's own proxies, which score the character-model categories; these detectors remain for the others and as
+binary masks).
+
 Detector rules (honest heuristics, char-level on the decoded text, then a token is accepted when any of
 its bytes lies in an accepted character):
 - arabic / hebrew / cyrillic / greek / devanagari / thai / georgian / armenian / korean (Hangul) / cjk:
@@ -36,30 +40,20 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
+from ..text.scripts import in_ranges, script_ranges
 from ..text.splits import TokenSplit, load_split
 from ..text.tokenizer import EOT, bytes_to_unicode
 
 # categories with a per-token detector (the others are judged by their document's label)
 CATEGORIES = ("english", "python", "html", "arabic", "hebrew", "base64", "dna", "numbers", "cjk", "chinese",
               "japanese", "korean", "cyrillic", "greek", "devanagari", "thai", "georgian", "armenian", "hex")
-_HAN = [(0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF),
-        (0x20000, 0x2FA1F)]
-_KANA = [(0x3040, 0x30FF), (0x31F0, 0x31FF)]
-_HANGUL = [(0x1100, 0x11FF), (0x3130, 0x318F), (0xAC00, 0xD7AF)]
-
-_SCRIPTS = {
-    "arabic": [(0x0600, 0x06FF), (0x0750, 0x077F), (0x08A0, 0x08FF), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)],
-    "hebrew": [(0x0590, 0x05FF), (0xFB1D, 0xFB4F)],
-    "cjk": [(0x1100, 0x11FF), (0x2E80, 0x2FDF), (0x3000, 0x303F), (0x3040, 0x30FF), (0x3100, 0x318F),
-            (0x31F0, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF), (0xFF00, 0xFFEF), (0x20000, 0x2FA1F)],
-    "korean": _HANGUL,
-    "cyrillic": [(0x0400, 0x052F)],
-    "greek": [(0x0370, 0x03FF), (0x1F00, 0x1FFF)],
-    "devanagari": [(0x0900, 0x097F)],
-    "thai": [(0x0E00, 0x0E7F)],
-    "georgian": [(0x10A0, 0x10FF), (0x1C90, 0x1CBF), (0x2D00, 0x2D2F)],
-    "armenian": [(0x0530, 0x058F), (0xFB13, 0xFB17)],
-}
+# Unicode ranges: the one table of monosem_lib/text/scripts.py. The detectors' Han includes the CJK punctuation
+# and full-width forms (a line's Chinese/Japanese context), which the paper's proxies count as shared, non-script.
+_HAN = script_ranges("chinese", "cjk_punct")
+_KANA = script_ranges("japanese")
+_HANGUL = script_ranges("korean")
+_SCRIPTS = {s: script_ranges(s) for s in ("arabic", "hebrew", "cjk", "korean", "cyrillic", "greek", "devanagari",
+                                          "thai", "georgian", "armenian")}
 # lead bytes of a character cut off at a window's end (only where no other detected script shares them)
 _LEAD_BYTES = {"arabic": (0xD8, 0xDB), "hebrew": (0xD6, 0xD7), "cjk": (0xE3, 0xED), "cyrillic": (0xD0, 0xD1),
                "greek": (0xCE, 0xCF)}
@@ -139,16 +133,9 @@ def _spans_mask(n: int, spans: list[tuple[int, int]]) -> np.ndarray:
     return np.cumsum(diff[:-1]) > 0
 
 
-def _in_ranges(cps: np.ndarray, ranges: list[tuple[int, int]]) -> np.ndarray:
-    m = np.zeros(len(cps), bool)
-    for lo, hi in ranges:
-        m |= (cps >= lo) & (cps <= hi)
-    return m
-
-
 def _script_mask(cat: str, cps: np.ndarray) -> np.ndarray:
     """Characters of a script, with lone (undecodable) bytes judged by their value and neighbours."""
-    m = _in_ranges(cps, _SCRIPTS[cat])
+    m = in_ranges(cps, _SCRIPTS[cat])
     esc = (cps >= _ESC + 0x80) & (cps <= _ESC + 0xFF)
     if cat in _LEAD_BYTES:
         lo, hi = _LEAD_BYTES[cat]
@@ -205,7 +192,7 @@ def _base64_spans(text: str) -> list[tuple[int, int]]:
 
 def _han_by_line(text: str, cps: np.ndarray, japanese: bool) -> np.ndarray:
     """Chinese: Han on lines without kana/Hangul. Japanese: kana, and Han on lines with kana."""
-    han, kana, hangul = _in_ranges(cps, _HAN), _in_ranges(cps, _KANA), _in_ranges(cps, _HANGUL)
+    han, kana, hangul = in_ranges(cps, _HAN), in_ranges(cps, _KANA), in_ranges(cps, _HANGUL)
     line = np.cumsum(cps == ord("\n"))
     kana_line = np.bincount(line, weights=kana, minlength=line[-1] + 1)[line] > 0 if len(cps) else kana
     hangul_line = np.bincount(line, weights=hangul, minlength=line[-1] + 1)[line] > 0 if len(cps) else hangul
@@ -245,17 +232,38 @@ def _char_mask(cat: str, text: str, cps: np.ndarray) -> np.ndarray:
     return letters & _spans_mask(n, _line_spans(text, _english_lines)) & ~other
 
 
-def _detect_1d(cat: str, ids: np.ndarray, tb: list[bytes]) -> np.ndarray:
+Decoded = tuple[str, np.ndarray, np.ndarray, np.ndarray]    # text, code points, UTF-8 length per char, bytes per token
+
+
+def decode_ids(ids: np.ndarray, tb: list[bytes]) -> Decoded:
+    """One running text: (text, code points [n_chars], UTF-8 length of each char [n_chars], bytes per token [T]).
+
+    Undecodable bytes (a lone lead or continuation byte) become U+DC80..U+DCFF (surrogateescape), one per byte.
+    """
     pieces = [tb[i] for i in ids.tolist()]
     tok_len = np.fromiter((len(p) for p in pieces), np.int64, len(pieces))
     text = b"".join(pieces).decode("utf-8", errors="surrogateescape")
     cps = np.frombuffer(text.encode("utf-32-le", errors="surrogatepass"), np.uint32).astype(np.int64)
     blen = np.select([cps < 0x80, (cps >= _ESC) & (cps <= _ESC + 0xFF), cps < 0x800, cps < 0x10000],
                      [1, 1, 2, 3], 4)
-    cmask = _char_mask(cat, text, cps)
+    return text, cps, blen, tok_len
+
+
+def _tokens_from_chars(cmask: np.ndarray, blen: np.ndarray, tok_len: np.ndarray) -> np.ndarray:
+    """A token is accepted when any of its bytes lies in an accepted character."""
     byte_mask = np.repeat(cmask, blen)
-    tok_of_byte = np.repeat(np.arange(len(ids)), tok_len)
-    return np.bincount(tok_of_byte, weights=byte_mask, minlength=len(ids)) > 0
+    tok_of_byte = np.repeat(np.arange(len(tok_len)), tok_len)
+    return np.bincount(tok_of_byte, weights=byte_mask, minlength=len(tok_len)) > 0
+
+
+def detect_decoded(categories: list[str], decoded: Decoded) -> dict[str, np.ndarray]:
+    """{category: bool per token} for one running text decoded once by `decode_ids` (categories already checked)."""
+    text, cps, blen, tok_len = decoded
+    return {c: _tokens_from_chars(_char_mask(c, text, cps), blen, tok_len) for c in categories}
+
+
+def _detect_1d(cat: str, ids: np.ndarray, tb: list[bytes]) -> np.ndarray:
+    return detect_decoded([cat], decode_ids(ids, tb))[cat]
 
 
 def detect_tokens(category: str, token_ids, tokenizer: Tokenizer) -> np.ndarray:
