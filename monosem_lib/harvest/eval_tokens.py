@@ -68,6 +68,19 @@ class EvalTokens:
         w, p = np.divmod(np.asarray(rows, np.int64), self.n_ctx - 1)
         return w * self.n_ctx + p + 1, p + 1
 
+    def row_info(self, splits: dict[str, TokenSplit], limit: int | None = None) -> dict[str, np.ndarray]:
+        """The first `limit` rows described like an activation store's `row_info`: token_index into `flat_tokens`,
+        token_id, ctx_pos, category (what dashboards, autointerp and the browser read)."""
+        n = rows_limit(self, limit)
+        index, ctx_pos = self.flat_index(np.arange(n))
+        return {"token_index": index, "token_id": self.token_ids[:n], "ctx_pos": ctx_pos,
+                "category": self.categories(splits)[:n]}
+
+    @property
+    def flat_tokens(self) -> np.ndarray:
+        """All windows as one token array (consecutive windows are consecutive text, but at the val/train seam)."""
+        return self.windows.reshape(-1)
+
     def window_rows(self, w0: int, w1: int) -> slice:
         """The rows of windows [w0, w1)."""
         return slice(w0 * (self.n_ctx - 1), w1 * (self.n_ctx - 1))

@@ -259,6 +259,16 @@ def proxy_table(categories: list[str], ids, starts: np.ndarray | None, tokenizer
     return out
 
 
+def detector_table(categories: list[str], ids, starts: np.ndarray | None,
+                   tokenizer: Tokenizer | list[bytes]) -> dict[str, np.ndarray]:
+    """{category: 0/1 per token} from the binary detectors of `proxies` (our variant beside the paper's proxy), each
+    segment read as one running text; categories without a detector are left out."""
+    tb = _token_bytes(tokenizer)
+    ids = _as_ids(ids, len(tb))
+    have = [c for c in categories if c.lower() in proxies.CATEGORIES]
+    return _detector_values(have, ids, _segments(starts, len(ids)), tb) if have else {}
+
+
 def _detector_values(categories: list[str], ids: np.ndarray, seg: np.ndarray, tb: list[bytes]) -> dict[str, np.ndarray]:
     """The binary detectors' 0/1, each segment one running text (decoded once for all the categories)."""
     cats = [c.lower() for c in categories]

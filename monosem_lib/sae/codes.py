@@ -83,8 +83,15 @@ def cached_codes(run_dir: str | Path, sae_name: str, lm_name: str, lm: TinyLM, s
     ident = codes_identity(run_dir / "sae" / sae_name, run_dir / "lm" / lm_name, ev, limit)
     if path.exists() and _saved_identity(path) == ident:
         t = load_tensors(path, advice=REDO)
-        return csr(t["crow"].long(), t["col"].long(), t["val"].float(), (ident["n_rows"], sae.n_features))
-    codes = encode_rows(lm, sae, ev, limit, batch_windows, desc)
-    save_tensors(path, {"crow": codes.crow_indices(), "col": codes.col_indices().int(), "val": codes.values().half()},
+        return compact(csr(t["crow"], t["col"], t["val"].float(), (ident["n_rows"], sae.n_features)))
+    codes = compact(encode_rows(lm, sae, ev, limit, batch_windows, desc))
+    save_tensors(path, {"crow": codes.crow_indices().long(), "col": codes.col_indices(), "val": codes.values().half()},
                  meta={"identity": ident})
     return codes
+
+
+def compact(codes: torch.Tensor) -> torch.Tensor:
+    """The same CSR matrix with int32 indices where they fit (a third less memory for a million rows)."""
+    if codes.values().numel() >= 2 ** 31 - 1 or codes.shape[1] >= 2 ** 31 - 1:
+        return codes
+    return csr(codes.crow_indices().int(), codes.col_indices().int(), codes.values(), tuple(codes.shape))

@@ -1,7 +1,7 @@
 """Universality on the evaluation tokens: the headline at the paper's resolution, the side figures on a prefix.
 
 Features of A vs B come from the SAE codes saved once per run (`sae.codes`); neurons are streamed through both
-LMs (`streaming.CrossMoments`), never held in memory; the per-unit results (best correlation, its partner, the
+LMs (`harvest.streaming.CrossMoments`), never held in memory; the per-unit results (best correlation, its partner, the
 firing count) are saved so that any later figure can be redrawn without recomputing them.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import torch
 from ..harvest.eval_tokens import EvalTokens, mlp_act_batches
 from ..io import save_tensors
 from ..lm.model import TinyLM
-from .matching import MaxCorr, row_slice
-from .streaming import CrossMoments
+from ..harvest.streaming import CrossMoments, row_slice
+from .matching import MaxCorr, max_from_corr
 
 
 def neuron_max_correlation(lm_a: TinyLM, lm_b: TinyLM, ev: EvalTokens, batch_windows: int = 64,
@@ -26,7 +26,7 @@ def neuron_max_correlation(lm_a: TinyLM, lm_b: TinyLM, ev: EvalTokens, batch_win
                               mlp_act_batches(lm_b, ev, batch_windows, limit)):
         cm.add(a, b)
         counts += (a > 0).sum(0).cpu().numpy()
-    return cm.max_correlation(), counts
+    return max_from_corr(cm.corr()), counts
 
 
 def first_rows(codes: torch.Tensor, n: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..harvest.streaming import row_slice, to_scipy as _scipy  # noqa: F401  (row_slice: re-exported)
 from ..lm.model import TinyLM, load_lm
 from ..sae.model import SAE, load_sae
 
@@ -58,6 +59,13 @@ def _triplets(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     return rows, x.col_indices(), x.values()
 
 
+def max_from_corr(corr: torch.Tensor) -> MaxCorr:
+    """For each row of a [m_a, m_b] correlation matrix (NaN: dead), the best column and its value."""
+    alive_a, alive_b = ~torch.isnan(corr).all(1), ~torch.isnan(corr).all(0)
+    v, i = corr.nan_to_num(-torch.inf).max(1)
+    return MaxCorr(torch.where(alive_a, v, torch.nan), torch.where(alive_a, i, -1), alive_a, alive_b)
+
+
 @torch.no_grad()
 def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None = None) -> torch.Tensor:
     """SAE features of rows x [n, d_mlp] as a sparse CSR [n, n_features] (a dense one would not fit at scale)."""
@@ -76,18 +84,6 @@ def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None
                                        check_invariants=False)
 
 
-def row_slice(x: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
-    """Rows [r0, r1) of a dense or CSR matrix (CSR: a view of its arrays, no copy of the whole)."""
-    if x.layout != torch.sparse_csr:
-        return x[r0:r1]
-    crow = x.crow_indices()[r0:r1 + 1]
-    a, b = int(crow[0]), int(crow[-1])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow - a, x.col_indices()[a:b], x.values()[a:b], size=(r1 - r0, x.shape[1]),
-                                       check_invariants=False)
-
-
 def permute_rows(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
     """x[perm] for a dense or CSR matrix: the control that pairs each token with an unrelated one."""
     if x.layout != torch.sparse_csr:
@@ -102,12 +98,6 @@ def permute_rows(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
         warnings.simplefilter("ignore", UserWarning)
         return torch.sparse_csr_tensor(new_crow, x.col_indices()[idx], x.values()[idx], size=x.shape,
                                        check_invariants=False)
-
-
-def _scipy(x: torch.Tensor):
-    """A CPU CSR tensor as a scipy.sparse matrix sharing its arrays."""
-    import scipy.sparse as sp
-    return sp.csr_matrix((x.values().numpy(), x.col_indices().numpy(), x.crow_indices().numpy()), shape=tuple(x.shape))
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor, c0: int, c1: int) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Pearson correlations accumulated over row chunks, for units that are never all in memory at once.
+"""Pearson correlations accumulated over row chunks, for units that are never all in memory at once (and the
+row slicing of dense or CSR matrices they are fed with).
 
 The neurons of two LMs on a million evaluation tokens are 2 x 2 GB dense; their correlations need only the
 sums Σa, Σa², Σb, Σb² and Σ a bᵀ, which are added up chunk by chunk as the activations are recomputed
@@ -7,14 +8,28 @@ products, so float32 chunk products of ReLU activations stay accurate; CSR chunk
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
-from .matching import MaxCorr, _scipy
+
+def row_slice(x: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
+    """Rows [r0, r1) of a dense or CSR matrix (CSR: a view of its arrays, no copy of the whole)."""
+    if x.layout != torch.sparse_csr:
+        return x[r0:r1]
+    crow = x.crow_indices()[r0:r1 + 1]
+    a, b = int(crow[0]), int(crow[-1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow - a, x.col_indices()[a:b], x.values()[a:b], size=(r1 - r0, x.shape[1]),
+                                       check_invariants=False)
 
 
-def _dense64(x: torch.Tensor) -> torch.Tensor:
-    return x.to_dense().double() if x.layout == torch.sparse_csr else x.double()
+def to_scipy(x: torch.Tensor):
+    """A CPU CSR tensor as a scipy.sparse matrix sharing its arrays."""
+    import scipy.sparse as sp
+    return sp.csr_matrix((x.values().numpy(), x.col_indices().numpy(), x.crow_indices().numpy()), shape=tuple(x.shape))
 
 
 class CrossMoments:
@@ -56,11 +71,11 @@ class CrossMoments:
         """a.T @ b in float64, sparse where either side is."""
         sa, sb = a.layout == torch.sparse_csr, b.layout == torch.sparse_csr
         if sa and sb:
-            return torch.from_numpy((_scipy(a).T @ _scipy(b)).toarray().astype(np.float64, copy=False))
+            return torch.from_numpy((to_scipy(a).T @ to_scipy(b)).toarray().astype(np.float64, copy=False))
         if sa:
-            return torch.from_numpy(np.asarray(_scipy(a).T @ b.numpy().astype(np.float64)))
+            return torch.from_numpy(np.asarray(to_scipy(a).T @ b.numpy().astype(np.float64)))
         if sb:
-            return torch.from_numpy(np.asarray((_scipy(b).T @ a.numpy().astype(np.float64)).T))
+            return torch.from_numpy(np.asarray((to_scipy(b).T @ a.numpy().astype(np.float64)).T))
         return (a.T @ b).double()
 
     def corr(self) -> torch.Tensor:
@@ -73,10 +88,3 @@ class CrossMoments:
         inv_a = torch.where(sd_a > 0, 1 / sd_a, torch.nan)          # a column that never moves: no correlation
         inv_b = torch.where(sd_b > 0, 1 / sd_b, torch.nan)
         return (cov * inv_a[:, None] * inv_b[None]).clamp(-1, 1)
-
-    def max_correlation(self) -> MaxCorr:
-        """For each column of a, its best correlation over b's columns (as `matching.max_correlation`)."""
-        c = self.corr()
-        alive_a, alive_b = ~torch.isnan(c).all(1), ~torch.isnan(c).all(0)
-        v, i = c.nan_to_num(-torch.inf).max(1)
-        return MaxCorr(torch.where(alive_a, v, torch.nan), torch.where(alive_a, i, -1), alive_a, alive_b)

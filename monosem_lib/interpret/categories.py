@@ -1,0 +1,157 @@
+"""Which unit tracks each category, on the evaluation tokens: the paper's proxies and our two variants beside them.
+
+Three yardsticks, each under its own name in the scorecard:
+- `proxy` — the paper's (appendix "Feature Proxies", `paper_proxies`): a character model for scripts, base64, hex,
+  and DNA (binarised); a binary detector's 0/1 for english, python, html, numbers; "no proxy" for the rest;
+- `proxy_detector` — our binary detectors (`proxies.detect_tokens`), for the categories that have one;
+- `proxy_token_llr` — log P(token | document label) / P(token) per token id. It follows every token's frequency,
+  which no sparse unit tracks, so it caps any unit's correlation well below 1: kept for comparison only.
+A unit's correlation with each yardstick is one streaming product over the rows (`CrossMoments`), for all units and
+all yardsticks at once; neurons are streamed through the LM, never held.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..harvest.eval_tokens import EvalTokens, mlp_act_batches, rows_of_windows, window_text
+from ..lm.model import TinyLM
+from ..text.splits import TokenSplit
+from ..text.tokenizer import EOT
+from ..harvest.streaming import CrossMoments, row_slice
+from . import paper_proxies, proxies
+
+FAMILIES = ("proxy", "proxy_detector", "proxy_token_llr")
+MIN_TOKENS = 500                      # fewer evaluation tokens in a category's positive set: no correlation reported
+TOO_FEW, NO_PROXY = "too few tokens", "no proxy"
+
+
+@dataclass
+class CategoryProxies:
+    """Per evaluation row, every yardstick of every category (float32), and each paper proxy's positive set."""
+    values: dict[str, dict[str, np.ndarray]]      # family -> category -> [n_rows]
+    in_cat: dict[str, np.ndarray]                 # category -> bool [n_rows], the paper proxy's positive set
+    kind: dict[str, str | None]                   # category -> "paper" | "detector" | None
+    model: paper_proxies.ProxyModel
+    columns: list[tuple[str, str]] = field(default_factory=list)   # (family, category) of each matrix column
+
+    def matrix(self, r0: int = 0, r1: int | None = None) -> torch.Tensor:
+        """Rows [r0, r1) of all yardsticks as one [rows, k] float32 matrix, in `columns` order."""
+        return torch.from_numpy(np.stack([self.values[f][c][r0:r1] for f, c in self.columns], 1))
+
+
+def build_category_proxies(ev: EvalTokens, train: TokenSplit, tok, categories: list[str]) -> CategoryProxies:
+    """Every yardstick on the evaluation rows: the paper's proxies and the detectors read the windows as running text
+    (a prefix never crosses a window's start or a document's EOT); the token-LLR comes from the training split."""
+    ids, starts = window_text(ev, tok.token_to_id(EOT))
+    model = paper_proxies.build_proxy_model(train, tok)
+    kind = {c: paper_proxies.proxy_kind(c) for c in categories}
+    paper = paper_proxies.proxy_table(categories, ids, starts, tok, model)
+    detect = paper_proxies.detector_table([c for c in categories if kind[c] == "paper"], ids, starts, tok)
+    llr = proxies.token_llr(train, tok.get_vocab_size())
+    rows = lambda v: rows_of_windows(ev, v).astype(np.float32)  # noqa: E731
+    values = {"proxy": {c: rows(v) for c, v in paper.items() if v is not None},
+              "proxy_detector": {c: rows(v) for c, v in detect.items()},
+              "proxy_token_llr": {c: llr[c][ev.token_ids].astype(np.float32) for c in categories if c in llr}}
+    in_cat = {c: paper_proxies.in_category(c, v, model) for c, v in values["proxy"].items()}
+    columns = [(f, c) for f in FAMILIES for c in categories if c in values[f]]
+    return CategoryProxies(values, in_cat, kind, model, columns)
+
+
+def feature_correlations(codes: torch.Tensor, cp: CategoryProxies, chunk: int = 131_072) -> torch.Tensor:
+    """[n_features, k] Pearson correlation of every feature (CSR codes over the rows) with every yardstick column."""
+    cm = CrossMoments(codes.shape[1], len(cp.columns))
+    for r0 in range(0, codes.shape[0], chunk):
+        r1 = min(r0 + chunk, codes.shape[0])
+        cm.add(row_slice(codes, r0, r1), cp.matrix(r0, r1))
+    return cm.corr()
+
+
+def neuron_pass(lm: TinyLM, ev: EvalTokens, cp: CategoryProxies, keep_rows: int = 0, batch_windows: int = 64,
+                desc: str | None = None) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """One pass of the LM over the rows: [d_mlp, k] neuron-yardstick correlations, each neuron's firing count, and
+    the dense activations of the first `keep_rows` rows (for the per-unit work on a prefix)."""
+    cm, counts, kept = CrossMoments(lm.cfg.d_mlp, len(cp.columns)), np.zeros(lm.cfg.d_mlp, np.int64), []
+    for rows, acts in mlp_act_batches(lm, ev, batch_windows, desc=desc):
+        acts = acts.cpu()
+        cm.add(acts, cp.matrix(rows.start, rows.stop))
+        counts += (acts > 0).sum(0).numpy()
+        if rows.start < keep_rows:
+            kept.append(acts[: keep_rows - rows.start].clone())
+    return cm.corr(), counts, torch.cat(kept) if kept else torch.zeros(0, lm.cfg.d_mlp)
+
+
+def neuron_columns(lm: TinyLM, ev: EvalTokens, neurons: list[int], batch_windows: int = 64) -> np.ndarray:
+    """[n_rows, len(neurons)] the activations of a few neurons on every evaluation row (a second, cheap pass)."""
+    idx = torch.as_tensor(neurons, dtype=torch.long)
+    return torch.cat([a[:, idx].cpu() for _, a in mlp_act_batches(lm, ev, batch_windows)]).numpy()
+
+
+@dataclass
+class CategoryScore:
+    """Best feature and best neuron of one category under one yardstick."""
+    category: str
+    n_tokens: int                     # rows in the paper proxy's positive set (the document label where there is none)
+    status: str = "ok"
+    feature: int = -1
+    feature_corr: float = float("nan")
+    neuron: int = -1
+    neuron_corr: float = float("nan")
+
+
+def best_units(corr_f: torch.Tensor, corr_n: torch.Tensor | None, cp: CategoryProxies, family: str,
+               n_tokens: dict[str, int], min_tokens: int = MIN_TOKENS) -> dict[str, CategoryScore]:
+    """Per category of `family`: the feature (and neuron) of highest correlation, unless the category is too rare."""
+    out = {}
+    for j, (f, c) in enumerate(cp.columns):
+        if f != family:
+            continue
+        if n_tokens.get(c, 0) < min_tokens:
+            out[c] = CategoryScore(c, n_tokens.get(c, 0), TOO_FEW)
+            continue
+        fi = int(torch.nan_to_num(corr_f[:, j], -2.0).argmax())
+        s = CategoryScore(c, n_tokens[c], "ok", fi, float(corr_f[fi, j]))
+        if corr_n is not None:
+            ni = int(torch.nan_to_num(corr_n[:, j], -2.0).argmax())
+            s.neuron, s.neuron_corr = ni, float(corr_n[ni, j])
+        out[c] = s
+    return out
+
+
+def specificity(rows: np.ndarray, vals: np.ndarray, in_cat: np.ndarray, high: float = 0.5) -> tuple[float, float]:
+    """Share of a unit's active rows that are in the category, and of those at >= `high` x its largest activation
+    (the paper: 81% of the Arabic feature's active tokens are Arabic, 98% above activation 5)."""
+    if not len(vals):
+        return float("nan"), float("nan")
+    top = vals >= high * float(vals.max())
+    return float(in_cat[rows].mean()), float(in_cat[rows[top]].mean())
+
+
+def ceiling(cp: CategoryProxies, category: str) -> float:
+    """Pearson correlation of the paper proxy with its own positive set: what a unit firing exactly there scores."""
+    x, y = cp.in_cat[category].astype(np.float64), cp.values["proxy"][category].astype(np.float64)
+    return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
+
+
+def scorecard_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryProxies, categories: list[str]) -> dict:
+    """`interp.<family>.<c>.{feature_corr,neuron_corr,feature,neuron,n_tokens,status}`; the paper family also gets
+    `kind` and `ceiling`; a category with no paper proxy gets status "no proxy" and no figure (not a number)."""
+    out = {}
+    for family, table in scores.items():
+        for c, s in table.items():
+            key = f"interp.{family}.{c}"
+            out.update({f"{key}.n_tokens": s.n_tokens, f"{key}.status": s.status})
+            if s.status == "ok":
+                out.update({f"{key}.feature_corr": round(s.feature_corr, 3), f"{key}.feature": s.feature})
+                if np.isfinite(s.neuron_corr):
+                    out.update({f"{key}.neuron_corr": round(s.neuron_corr, 3), f"{key}.neuron": s.neuron})
+    for c in categories:
+        kind = cp.kind.get(c)
+        out[f"interp.proxy.{c}.kind"] = kind or "none"
+        if kind is None:
+            out[f"interp.proxy.{c}.status"] = NO_PROXY
+        elif kind == "paper" and c in cp.in_cat:
+            out[f"interp.proxy.{c}.ceiling"] = round(ceiling(cp, c), 3)
+    return out
