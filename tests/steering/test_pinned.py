@@ -4,6 +4,7 @@ import math
 import pytest
 import torch
 
+from monosem_lib.sae.model import SAE
 from monosem_lib.steering import steer as st
 from monosem_lib.steering.pinned import draw, next_token_logits, row_pin_hook, sample_pinned
 
@@ -17,6 +18,14 @@ def test_row_hook_pins_a_different_feature_per_row(tiny):
     assert torch.allclose(out[0], st.clamp_hook(sae, 5, 3.0)(x[:1])[0], atol=1e-6)
     assert torch.equal(out[1], x[1])                                        # NaN: unsteered row
     assert torch.allclose(out[2], st.ablate_hook(sae, 17)(x[2:])[0], atol=1e-6)
+
+
+def test_row_hook_with_a_topk_sae(tiny):
+    sae = SAE(32, 64, "topk", seed=1, k=5)
+    x = torch.relu(torch.randn(2, 6, 32))
+    out = row_pin_hook(sae, torch.tensor([3, 40]), torch.tensor([2.0, 7.0]))(x)
+    assert torch.allclose(out[0], st.clamp_hook(sae, 3, 2.0)(x[:1])[0], atol=1e-5)
+    assert torch.allclose(out[1], st.clamp_hook(sae, 40, 7.0)(x[1:])[0], atol=1e-5)
 
 
 def test_row_hook_through_the_lm_matches_single_feature_runs(tiny):
