@@ -2,7 +2,8 @@
 
 Each function turns tables the notebook already computed into lines of text for both outcomes: features that
 several categories share or that barely fire, the strength at which a dose-response first steers, whether any
-category passes the steering test against its control, and the closing scorecard excerpt beside the paper.
+category passes the steering test (`controls.is_steered`) against its control at the paper's k = 1 and over the
+dose sweep, and the closing scorecard excerpt beside the paper.
 """
 from __future__ import annotations
 
@@ -11,11 +12,26 @@ from typing import Iterable, Sequence
 
 import torch
 
-from .controls import STEERED_RULE, steered_categories
+from .controls import STEERED_RULE, at_k, by_k, is_steered, steered_categories
 
 # the per-category steering keys of `controls.scorecard_entries`, in the order the closing table shows them
-CATEGORY_COLUMNS = ("feature", "share_base", "share_steered_k1", "share_steered", "distinct",
-                    "control_feature", "share_control")
+CATEGORY_COLUMNS = ("feature", "share_base", "share_steered", "share_steered_lo", "share_steered_hi", "first_k",
+                    "distinct", "control_feature", "share_control")
+MIN_LOWER, MAX_BASE = STEERED_RULE["min_lower"], STEERED_RULE["max_base"]
+
+
+def _ci(mean: float, lo: float, hi: float) -> str:
+    return f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def _share(row: dict, name: str) -> str:
+    """A row's share `name` ('steered', 'control') with its interval, as text."""
+    return _ci(row[f"share_{name}"], row[f"share_{name}_lo"], row[f"share_{name}_hi"])
+
+
+def _lower(row: dict, key: str = "share_steered_lo") -> float:
+    """The interval's lower end, NaN (no countable token) ranked last."""
+    return row[key] if row[key] == row[key] else -1.0
 
 
 def feature_notes(features: dict[str, int], max_act: torch.Tensor, corr: dict[str, float],
@@ -44,61 +60,73 @@ def feature_notes(features: dict[str, int], max_act: torch.Tensor, corr: dict[st
                      f"{weak_frac:g} × the median max activation of these features"]
 
 
-def first_passing_k(sweep: Sequence[dict], min_share: float = STEERED_RULE["min_share"],
-                    min_distinct: float = STEERED_RULE["min_distinct"]) -> float | None:
-    """The smallest k of a `steer.dose_response` sweep whose share reaches `min_share` with varied output."""
-    ks = [r["k"] for r in sweep if r["share"] >= min_share and r["distinct"] >= min_distinct]
-    return min(ks, default=None)
+def first_passing_k(sweep: Sequence[dict], min_lower: float = MIN_LOWER, max_base: float = MAX_BASE) -> float | None:
+    """The smallest k of a `sweep.dose_response` at which the feature steers by section 5's rule (the steered
+    interval starts at >= min_lower, the unsteered share is <= max_base); None if no k does."""
+    rows = [{"share_steered_lo": r["share_lo"], "share_base": r["share_base"], "k": r["k"]} for r in sweep]
+    return min((r["k"] for r in rows if is_steered(r, min_lower, max_base)), default=None)
 
 
-def dose_remark(sweep: Sequence[dict], category: str, k_steer: float, min_share: float = STEERED_RULE["min_share"],
-                min_distinct: float = STEERED_RULE["min_distinct"]) -> str:
-    """One line: the smallest k at which the sweep steers (share >= min_share, distinct >= min_distinct),
-    set against the paper's k = 1 and this notebook's `k_steer`."""
-    share = {r["k"]: r["share"] for r in sweep}
-    at = ", ".join(f"{share[k]:.2f} at k = {k:g}" for k in (1.0, float(k_steer)) if k in share)
-    k = first_passing_k(sweep, min_share, min_distinct)
+def dose_remark(sweep: Sequence[dict], category: str, min_lower: float = MIN_LOWER, max_base: float = MAX_BASE) -> str:
+    """One line: the smallest k of the sweep that steers by section 5's rule, set against the paper's k = 1."""
+    at = {r["k"]: r for r in sweep}
+    one = f"; at the paper's k = 1: {_ci(at[1.0]['share'], at[1.0]['share_lo'], at[1.0]['share_hi'])}" if 1.0 in at else ""
+    base = sweep[0]["share_base"]
+    if not base <= max_base:
+        return (f"{category}: the unsteered share is already {base:.2f} (above {max_base:.0%}): the category is common in "
+                f"neutral samples, so by section 5's rule this sweep cannot show steering{one}")
+    k = first_passing_k(sweep, min_lower, max_base)
     if k is None:
-        return (f"{category}: the share never reaches {min_share:.0%} with varied output up to k = {max(share):g} "
-                f"({at}): at these strengths this feature does not steer by section 5's rule")
-    if k == 0:
-        return (f"{category}: the share is already {share[k]:.2f} unsteered (k = 0): the category is common in neutral "
-                f"samples, so this sweep cannot show steering")
-    where = ("at or below the paper's k = 1" if k <= 1 else
-             f"at or below k_steer = {k_steer:g}: section 5's strength is enough" if k <= k_steer else
-             f"only above k_steer = {k_steer:g}: section 5's table, at k_steer, cannot count it as steered")
-    return f"{category}: the share first reaches {min_share:.0%} at k = {k:g} ({share[k]:.2f}; {at}), {where}"
+        best = max(sweep, key=lambda r: _lower(r, "share_lo"))
+        return (f"{category}: the share's 95% interval never starts at or above {min_lower:.0%} up to k = {max(at):g} (highest "
+                f"lower end {best['share_lo']:.2f}, at k = {best['k']:g}{one}): at these strengths this feature does not "
+                f"steer by section 5's rule")
+    where = "at or below the paper's k = 1" if k <= 1 else "above the paper's k = 1"
+    return (f"{category}: steered first at k = {k:g} ({_ci(at[k]['share'], at[k]['share_lo'], at[k]['share_hi'])}, from "
+            f"{base:.2f} unsteered), {where}{one if k > 1 else ''}")
 
 
-def steering_verdict(table: Sequence[dict], table_k1: Sequence[dict], control: Sequence[dict], k_steer: float,
-                     min_share: float = STEERED_RULE["min_share"], max_base: float = STEERED_RULE["max_base"],
-                     min_distinct: float = STEERED_RULE["min_distinct"]) -> list[str]:
-    """Lines: does any category pass the steering test (steered at k_steer, its matched control not), and for
-    the others, which rule stopped them. The first line is the verdict."""
-    rule = dict(min_share=min_share, max_base=max_base, min_distinct=min_distinct)
-    beat = steered_categories(table, control, **rule)
-    n1, n = len(steered_categories(table_k1, None, **rule)), len(steered_categories(table, None, **rule))
-    counts = f"steered at k = 1: {n1}, at k = {k_steer:g}: {n}, and beating the control: {len(beat)} of {len(table)}"
-    if beat:
-        lines = [f"Evidence that the model uses the feature for {len(beat)} categories ({', '.join(beat)}): pinned, "
-                 f"it writes its category and a random feature pushed as hard does not, as in the paper ({counts})"]
+def steering_verdict(rows: Sequence[dict], k_head: float = 1.0, min_lower: float = MIN_LOWER,
+                     max_base: float = MAX_BASE) -> list[str]:
+    """Lines from a `sweep.pinned_sweep` with controls: the verdict at the paper's strength k_head (steered, and
+    its matched random control not), the counts over the sweep, then per category what the sweep showed."""
+    rule = dict(min_lower=min_lower, max_base=max_base)
+    groups, head = by_k(list(rows)), at_k(list(rows), k_head)
+    ks = list(groups)
+    steered = {k: steered_categories(t, **rule) for k, t in groups.items()}
+    beat = {k: steered_categories(t, True, **rule) for k, t in groups.items()}
+    b, s = beat[float(k_head)], steered[float(k_head)]
+    if b:
+        lines = [f"Evidence that the model uses the feature for {len(b)} of {len(head)} categories ({', '.join(b)}) at the "
+                 f"paper's strength k = {k_head:g}: pinned, it writes its category and a random feature pushed as hard does not"]
+    elif s:
+        lines = [f"At the paper's k = {k_head:g}, {len(s)} categories are steered ({', '.join(s)}), but their random controls "
+                 f"write the category too: no evidence that the model uses these features"]
     else:
-        lines = [f"No category passes ({counts}): in this run, pinning a category's feature gives no evidence that "
-                 f"the model uses it, so the paper's pinned-sampling result is not reproduced here"]
-    ctrl = {r["category"]: r["share_steered"] for r in control}
-    for r in table:
-        c, s = r["category"], r["share_steered"]
-        if s >= min_share and c not in beat:
-            why = (f"its unsteered share is above {max_base:.0%}, and the rule asks for a rise from near zero (its "
-                   f"random control: {ctrl.get(c, 0.0):.2f})" if r["share_base"] > max_base else
-                   f"its output collapses (distinct {r['distinct']:.2f} < {min_distinct:g})" if r["distinct"] < min_distinct
-                   else f"its random control reaches {ctrl.get(c, 0.0):.2f} too")
-            lines.append(f"  {c}: {r['share_base']:.2f} -> {s:.2f} at k = {k_steer:g}, not counted: {why}")
-    near = sorted((r for r in table if 0.005 <= r["share_steered"] < min_share and r["share_base"] <= max_base),
-                  key=lambda r: -r["share_steered"])[:3]
-    if near:
-        lines.append(f"  closest below {min_share:.0%} at k = {k_steer:g}: "
-                     + ", ".join(f"{r['category']} {r['share_steered']:.2f}" for r in near))
+        lines = [f"No category is steered at the paper's strength k = {k_head:g} (0 of {len(head)}): in this run, pinning a "
+                 f"category's feature at its max activation gives no evidence that the model uses it, so the paper's "
+                 f"pinned-sampling result is not reproduced at k = {k_head:g}"]
+    lines.append("dose sweep, categories steered: " + ", ".join(f"k = {k:g}: {len(steered[k])}" for k in ks)
+                 + "; and beating their control: " + ", ".join(f"k = {k:g}: {len(beat[k])}" for k in ks))
+    closest = []
+    for r0 in head:
+        c = r0["category"]
+        own = [t for k in ks for t in groups[k] if t["category"] == c]
+        first = next((t for t in own if t["category"] in steered[t["k"]]), None)
+        if not r0["share_base"] <= max_base:
+            lines.append(f"  {c}: unsteered share {r0['share_base']:.2f} is above {max_base:.0%}: the rule asks for a rise "
+                         f"from near zero, so it cannot count at any k")
+        elif first is not None:
+            won = "beats it" if c in beat[first["k"]] else "does not beat it"
+            lines.append(f"  {c}: steered first at k = {first['k']:g}, {_share(first, 'steered')} from "
+                         f"{first['share_base']:.2f}; its random control there {_share(first, 'control')}: {won}")
+        else:
+            best = max(own, key=_lower)
+            if best["share_steered"] >= 0.005:
+                closest.append((_lower(best), f"{c} {_share(best, 'steered')} at k = {best['k']:g}"))
+    if closest:
+        lines.append(f"  closest below the rule (highest interval lower end over the sweep): "
+                     + ", ".join(t for _, t in sorted(closest, key=lambda x: -x[0])[:3]))
     return lines
 
 

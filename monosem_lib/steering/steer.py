@@ -3,8 +3,8 @@
 Both act through the LM's one MLP hook and keep the SAE's reconstruction error, so that only
 feature i changes:  x ← x + (v − f_i(x))·d_i,  with d_i = W_dec[i] in raw activation units.
 v = 0 is the paper's ablation (x ← x − f_i(x)·d_i); v = k × max_i is pinned sampling.
-The category share of generated text uses the per-token detectors of `monosem_lib.interpret.proxies`
-(the same ones notebook 04 correlates features with).
+Steering many categories at once: `pinned` (one pin per batch row), `sweep` (the dose sweep), `shares`
+(how much of a sample is of a category), `controls` (the rule and the matched random control).
 """
 from __future__ import annotations
 
@@ -192,13 +192,6 @@ def sample_prompts(lm: TinyLM, tok: Tokenizer, prompts: Sequence[str], n_samples
             for j, p in enumerate(prompts)]
 
 
-def category_share(samples: list[torch.Tensor], category: str, tok: Tokenizer) -> float:
-    """Share of generated tokens that the category's detector accepts: `proxies.category_share`, the
-    detector notebook 04 correlates features with, each generated continuation read as its own text."""
-    from ..interpret.proxies import category_share as share
-    return share(category, torch.cat([s.reshape(-1, s.shape[-1]) for s in samples]), tok)
-
-
 def distinct_ratio(samples: list[torch.Tensor]) -> float:
     """Mean over samples of (distinct tokens / tokens): ~1 for varied text, 1/n_new for one repeated token."""
     rows = [r for s in samples for r in s]
@@ -213,41 +206,12 @@ def next_token_kl(lm: TinyLM, windows: torch.Tensor, hook: MlpHook) -> float:
     return float((p.exp() * (p - q)).sum(-1).mean())
 
 
-def dose_response(lm: TinyLM, tok: Tokenizer, sae: SAE, feature: int, max_act: float, ks: Sequence[float],
-                  category: str, prompts: Sequence[str], windows: torch.Tensor, n_samples: int = 4,
-                  n_new: int = 24, seed: int = 0) -> list[dict]:
-    """For each k: KL from the clean model, the category share and distinct ratio of samples pinned at k·max."""
-    rows = []
-    for k in tqdm(ks, desc=f"dose-response f{feature}", leave=False):
-        hook = clamp_hook(sae, feature, k * max_act)
-        samples = sample_prompts(lm, tok, prompts, n_samples, n_new, hook, seed)
-        rows.append({"k": float(k), "kl": next_token_kl(lm, windows, hook),
-                     "share": category_share(samples, category, tok), "distinct": distinct_ratio(samples),
-                     "samples": samples})
-    return rows
-
-
-# ---------------------------------------------------------------- category features and the share table
+# ---------------------------------------------------------------- category features
 
 def heldout_indicators(split, token_index: np.ndarray, tok: Tokenizer, categories: Sequence[str]) -> np.ndarray:
     """[n_rows, C] 0/1: does `proxies.detect_split` accept each held-out row's token, per category."""
     from ..interpret.proxies import detect_split
     return np.stack([detect_split(c, split, tok)[token_index] for c in categories], 1)
-
-
-def category_table(lm: TinyLM, tok: Tokenizer, sae: SAE, features: dict[str, int], max_act: torch.Tensor,
-                   k: float, prompts: Sequence[str], n_samples: int = 4, n_new: int = 24, seed: int = 0) -> list[dict]:
-    """Per category: its feature, the detector's share of unsteered and of pinned (k × max) samples,
-    and the steered samples' distinct-token ratio. The unsteered samples are shared by all categories."""
-    k = check_strength(k)
-    base = sample_prompts(lm, tok, prompts, n_samples, n_new, None, seed)
-    rows = []
-    for cat, i in tqdm(features.items(), desc="steering", leave=False):
-        steered = sample_prompts(lm, tok, prompts, n_samples, n_new, clamp_hook(sae, i, k * float(max_act[i])), seed)
-        rows.append({"category": cat, "feature": int(i), "share_base": category_share(base, cat, tok),
-                     "share_steered": category_share(steered, cat, tok), "distinct": distinct_ratio(steered),
-                     "samples": steered})
-    return rows
 
 
 # ---------------------------------------------------------------- one steering demo (widget and static)

@@ -138,16 +138,3 @@ def test_matched_controls_push_as_hard_as_the_category_feature(parts):
     assert controls.matched_controls(sae, features, max_act, seed=1)[0] == picked           # seeded
     with pytest.raises(ValueError, match="only 1 other features fired"):
         controls.matched_controls(sae, features, torch.eye(sae.n_features)[0] + torch.eye(sae.n_features)[20], seed=0)
-
-
-def test_steered_categories_and_their_control():
-    row = lambda c, base, steered, distinct=0.8: {"category": c, "feature": 1, "share_base": base,      # noqa: E731
-                                                  "share_steered": steered, "distinct": distinct, "samples": None}
-    table = [row("arabic", 0.0, 0.9), row("dna", 0.0, 0.7), row("html", 0.2, 0.9), row("hex", 0.0, 0.9, 0.1),
-             row("sql", 0.0, 0.4)]
-    assert controls.steered_categories(table) == ["arabic", "dna"]
-    control = [row("arabic", 0.0, 0.1), row("dna", 0.0, 0.6)]
-    assert controls.steered_categories(table, control) == ["arabic"]
-    keys = controls.scorecard_entries(table[:1], [row("arabic", 0.0, 0.2)], control[:1])
-    assert keys["steer.arabic.share_steered"] == 0.9 and keys["steer.arabic.share_steered_k1"] == 0.2
-    assert keys["steer.arabic.share_control"] == 0.1 and keys["steer.arabic.share_base"] == 0.0

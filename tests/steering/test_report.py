@@ -3,15 +3,12 @@ import torch
 
 from monosem_lib.pipeline.scorecard import record, write_markdown
 from monosem_lib.steering import report
-from monosem_lib.steering.controls import STEERED_RULE, scorecard_entries
+from monosem_lib.steering.controls import scorecard_entries
+from tests.steering.test_sweep import row
 
 
-def row(cat, base, steered, distinct=0.8, feature=1):
-    return {"category": cat, "feature": feature, "share_base": base, "share_steered": steered, "distinct": distinct}
-
-
-def test_steered_rule_is_read_from_the_function():
-    assert STEERED_RULE == {"min_share": 0.5, "max_base": 0.05, "min_distinct": 0.3}
+def dose(k, share, lo, hi, base=0.0):
+    return {"k": float(k), "share": share, "share_lo": lo, "share_hi": hi, "share_base": base, "distinct": 0.8, "n": 16}
 
 
 def test_feature_notes_flag_shared_and_weak_features():
@@ -30,47 +27,49 @@ def test_feature_notes_say_when_there_is_nothing_to_note():
 
 
 def test_dose_remark_for_each_outcome():
-    sweep = [{"k": float(k), "share": s, "distinct": 0.8} for k, s in ((0, 0), (1, 0), (10, 0.11), (20, 0.56))]
+    sweep = [dose(0, 0, 0, 0), dose(1, 0.1, 0.0, 0.2), dose(10, 0.6, 0.45, 0.75), dose(20, 0.7, 0.55, 0.85)]
     assert report.first_passing_k(sweep) == 20
-    text = report.dose_remark(sweep, "arabic", 10)
-    assert "first reaches 50% at k = 20 (0.56; 0.00 at k = 1, 0.11 at k = 10)" in text and "only above k_steer" in text
-    assert "is enough" in report.dose_remark(sweep, "arabic", 20)
-    assert "never reaches 50%" in report.dose_remark(sweep[:3], "arabic", 10)
-    collapsed = sweep[:3] + [{"k": 20.0, "share": 0.9, "distinct": 0.1}]
-    assert report.first_passing_k(collapsed) is None
-    assert "already 0.60 unsteered" in report.dose_remark([{"k": 0.0, "share": 0.6, "distinct": 0.9}], "english", 10)
+    text = report.dose_remark(sweep, "arabic")
+    assert text.startswith("arabic: steered first at k = 20 (0.70 [0.55, 0.85], from 0.00 unsteered), above the paper's k = 1")
+    assert text.endswith("at the paper's k = 1: 0.10 [0.00, 0.20]")
+    assert "at or below the paper's k = 1" in report.dose_remark([dose(1, 0.9, 0.8, 1.0)], "dna")
+    never = report.dose_remark(sweep[:3], "arabic")
+    assert "never starts at or above 50% up to k = 10 (highest lower end 0.45, at k = 10" in never
+    common = [dose(1, 0.9, 0.8, 1.0, base=0.6)]
+    assert report.first_passing_k(common) is None
+    assert "the unsteered share is already 0.60" in report.dose_remark(common, "english")
 
 
-def test_verdict_when_nothing_passes_names_what_stopped_each():
-    table = [row("numbers", 0.12, 0.89), row("cyrillic", 0, 0.41), row("arabic", 0, 0.11), row("dna", 0, 0.7, 0.1)]
-    k1 = [row(r["category"], r["share_base"], 0.0) for r in table]
-    control = [row(r["category"], 0, 0.01) for r in table]
-    lines = report.steering_verdict(table, k1, control, 10)
-    assert lines[0].startswith("No category passes (steered at k = 1: 0, at k = 10: 0, and beating the control: 0 of 4)")
-    assert "not reproduced" in lines[0]
-    assert "numbers: 0.12 -> 0.89 at k = 10, not counted: its unsteered share is above 5%" in lines[1]
-    assert "dna" in lines[2] and "collapses" in lines[2]
-    assert lines[3] == "  closest below 50% at k = 10: cyrillic 0.41, arabic 0.11"
+def test_verdict_when_nothing_passes_at_k1_names_what_the_sweep_showed():
+    rows = [row("numbers", 1, base=0.12), row("cyrillic", 1, lo=0.0, mean=0.1, hi=0.2), row("arabic", 1, lo=0.0, mean=0.05, hi=0.1),
+            row("numbers", 10, base=0.12), row("cyrillic", 10, lo=0.9, mean=0.95, hi=1.0), row("arabic", 10, lo=0.3, mean=0.41, hi=0.52)]
+    lines = report.steering_verdict(rows)
+    assert lines[0].startswith("No category is steered at the paper's strength k = 1 (0 of 3)") and "not reproduced" in lines[0]
+    assert lines[1] == ("dose sweep, categories steered: k = 1: 0, k = 10: 1; and beating their control: k = 1: 0, k = 10: 1")
+    assert lines[2].startswith("  numbers: unsteered share 0.12 is above 5%")
+    assert lines[3] == ("  cyrillic: steered first at k = 10, 0.95 [0.90, 1.00] from 0.00; its random control there "
+                        "0.05 [0.00, 0.10]: beats it")
+    assert lines[4] == "  closest below the rule (highest interval lower end over the sweep): arabic 0.41 [0.30, 0.52] at k = 10"
 
 
 def test_verdict_when_some_pass_and_a_control_also_steers():
-    table = [row("arabic", 0, 0.8), row("dna", 0, 0.9)]
-    control = [row("arabic", 0, 0.0), row("dna", 0, 0.6)]
-    lines = report.steering_verdict(table, table, control, 10)
-    assert lines[0].startswith("Evidence that the model uses the feature for 1 categories (arabic)")
-    assert "dna: 0.00 -> 0.90 at k = 10, not counted: its random control reaches 0.60 too" in lines[1]
+    rows = [row("arabic", 1), row("dna", 1, ctrl_hi=0.6)]
+    lines = report.steering_verdict(rows)
+    assert lines[0].startswith("Evidence that the model uses the feature for 1 of 2 categories (arabic) at the paper's")
+    assert "dna: steered first at k = 1" in lines[3] and lines[3].endswith("does not beat it")
+    only_loud = report.steering_verdict([row("dna", 1, ctrl_hi=0.6)])
+    assert only_loud[0].startswith("At the paper's k = 1, 1 categories are steered (dna), but their random controls")
 
 
 def test_scorecard_excerpt_keeps_paper_keys_and_steering(tmp_path):
-    table = [row("arabic", 0, 0.8, feature=7)]
-    record(tmp_path, {"sae.A.l0": 12.5, "lm.A.val_loss": 4.2, "steer.k": 10.0,
-                      **scorecard_entries(table, table, [row("arabic", 0, 0.0, feature=9)])})
+    rows = [row("arabic", 1, lo=0.6, mean=0.8, hi=1.0, feature=7), row("arabic", 5, lo=0.7, feature=7)]
+    record(tmp_path, {"sae.A.l0": 12.5, "lm.A.val_loss": 4.2, **scorecard_entries(rows)})
     md = write_markdown(tmp_path).read_text()
     text = report.scorecard_excerpt(md, ["sae.A.l0", "univ.median_max_corr.features"], ["arabic"])
     assert "| `sae.A.l0` | 12.5 | 10–20 | target range |" in text
     assert "| `univ.median_max_corr.features` | not run | 0.72 |" in text
     assert "lm.A.val_loss" not in text
-    assert "| `steer.k` | 10 |" in text
-    assert "| arabic | 7 | 0 | 0.8 | 0.8 | 0.8 | 9 | 0 |" in text
+    assert "| `steer.k` | 1 |" in text and "| `steer.k5.n_categories_steered` | 1 |" in text
+    assert "| arabic | 7 | 0 | 0.8 | 0.6 | 1 | 1 | 0.8 | 107 | 0.05 |" in text
     assert "steer.arabic" not in text
     assert "keys in all: `scorecard.md`" in text

@@ -106,18 +106,6 @@ def test_feature_summary(parts):
     assert out["corr"][0, 3].item() == pytest.approx(ref, abs=1e-4)
 
 
-def test_category_share_uses_the_notebook_04_detector(parts, tok, monkeypatch):
-    lm, sae, tokens = parts
-    samples = st.sample_prompts(lm, tok, ["The ", "12"], n_samples=3, n_new=8)
-    assert [s.shape for s in samples] == [(3, 8), (3, 8)]
-    stacked = torch.cat(samples)
-    for cat in ("numbers", "dna", "english"):
-        assert st.category_share(samples, cat, tok) == proxies.category_share(cat, stacked, tok)
-    calls = []
-    monkeypatch.setattr(proxies, "category_share", lambda c, ids, t: calls.append(c) or 0.25)
-    assert st.category_share(samples, "arabic", tok) == 0.25 and calls == ["arabic"]
-
-
 def test_distinct_ratio():
     assert st.distinct_ratio([torch.tensor([[5, 5, 5, 5], [1, 2, 3, 4]])]) == pytest.approx((0.25 + 1) / 2)
 
