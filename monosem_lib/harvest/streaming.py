@@ -26,6 +26,11 @@ def row_slice(x: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
                                        check_invariants=False)
 
 
+def first_rows(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The first n rows of a dense or CSR matrix (all of them if it has fewer)."""
+    return row_slice(x, 0, min(n, x.shape[0]))
+
+
 def to_scipy(x: torch.Tensor):
     """A CPU CSR tensor as a scipy.sparse matrix sharing its arrays."""
     import scipy.sparse as sp

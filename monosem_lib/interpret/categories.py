@@ -99,6 +99,7 @@ class CategoryScore:
     feature_corr: float = float("nan")
     neuron: int = -1
     neuron_corr: float = float("nan")
+    runners_up: list[int] = field(default_factory=list)     # the next best features, best first
 
 
 def best_units(corr_f: torch.Tensor, corr_n: torch.Tensor | None, cp: CategoryProxies, family: str,
@@ -111,8 +112,9 @@ def best_units(corr_f: torch.Tensor, corr_n: torch.Tensor | None, cp: CategoryPr
         if n_tokens.get(c, 0) < min_tokens:
             out[c] = CategoryScore(c, n_tokens.get(c, 0), TOO_FEW)
             continue
-        fi = int(torch.nan_to_num(corr_f[:, j], -2.0).argmax())
-        s = CategoryScore(c, n_tokens[c], "ok", fi, float(corr_f[fi, j]))
+        top = torch.nan_to_num(corr_f[:, j], -2.0).topk(min(3, corr_f.shape[0])).indices.tolist()
+        fi = int(top[0])
+        s = CategoryScore(c, n_tokens[c], "ok", fi, float(corr_f[fi, j]), runners_up=[int(t) for t in top[1:]])
         if corr_n is not None:
             ni = int(torch.nan_to_num(corr_n[:, j], -2.0).argmax())
             s.neuron, s.neuron_corr = ni, float(corr_n[ni, j])
@@ -154,4 +156,61 @@ def scorecard_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryP
             out[f"interp.proxy.{c}.status"] = NO_PROXY
         elif kind == "paper" and c in cp.in_cat:
             out[f"interp.proxy.{c}.ceiling"] = round(ceiling(cp, c), 3)
+    return out
+
+
+def format_table(scores: dict[str, dict[str, CategoryScore]], shares: dict[str, float], cp: CategoryProxies) -> str:
+    """One line per category, rarest first: share, kind, positive-set size, then feature / neuron per yardstick."""
+    head = f"{'category':11s} {'share':>6s} {'kind':>8s} {'tokens':>8s}"
+    lines = [head + "".join(f"  {f.replace('proxy_', '').replace('proxy', 'paper'):>19s}" for f in FAMILIES)
+             + "  ceiling", f"{'':36s}" + "  feature / neuron" * len(FAMILIES)]
+    for c in sorted(cp.kind, key=lambda c: shares.get(c, 0.0)):
+        row = f"{c:11s} {100 * shares.get(c, 0.0):5.2f}% {cp.kind[c] or 'none':>8s} "
+        paper = scores["proxy"].get(c)
+        row += f"{paper.n_tokens:8,d}" if paper else f"{'':>8s}"
+        for f in FAMILIES:
+            s = scores[f].get(c)
+            cell = (f"{s.feature_corr:8.2f} / {s.neuron_corr:5.2f}" if s and s.status == "ok"
+                    else (s.status if s else (NO_PROXY if f == "proxy" else "—")))
+            row += f"  {cell:>19s}"
+        if c in cp.in_cat and cp.kind[c] == "paper":
+            row += f"  {ceiling(cp, c):7.2f}"
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def plot_spectra(units: dict[str, tuple[np.ndarray, np.ndarray]], in_cat: dict[str, np.ndarray], bins: int = 30):
+    """The paper's activation spectrum: per unit (title -> (rows, values), category from the title's first word),
+    a histogram of its non-zero activations with each bar split into tokens in / out of the category (log y)."""
+    import matplotlib.pyplot as plt
+    n = len(units)
+    cols = min(n, 4)
+    fig, axes = plt.subplots(-(-n // cols), cols, figsize=(3.2 * cols, 2.6 * -(-n // cols)), squeeze=False)
+    for ax, (title, (rows, vals)) in zip(axes.flat, units.items()):
+        c = title.split()[0]
+        if len(vals):
+            edges = np.linspace(0, float(vals.max()), bins + 1)
+            ax.hist([vals[in_cat[c][rows]], vals[~in_cat[c][rows]]], bins=edges, stacked=True, color=["C1", "0.65"],
+                    label=["in the category", "other"])
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("activation", fontsize=8)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def category_features(scores: dict[str, dict[str, CategoryScore]], max_act: np.ndarray) -> dict[str, dict]:
+    """{category: its feature for notebook 06 to pin, the correlation, the yardstick, its largest activation on the
+    evaluation tokens and the runners-up}. Chosen by our detector where the category has one, else by the paper's
+    proxy: notebook 06 judges generated text by the detectors, and on this corpus the paper's script proxies credit
+    byte pieces shared by all scripts, so one broad byte-piece feature wins several scripts there."""
+    out = {}
+    for family in ("proxy_detector", "proxy"):
+        for c, s in scores.get(family, {}).items():
+            if s.status == "ok" and c not in out:
+                out[c] = {"feature": s.feature, "corr": round(s.feature_corr, 4), "yardstick": family,
+                          "max_act": float(max_act[s.feature]), "runners_up": s.runners_up}
     return out

@@ -6,31 +6,21 @@ the main one, so that every headline figure has its yardstick computed by the ve
 from __future__ import annotations
 
 import numpy as np
-from tokenizers import Tokenizer
 
-from ..harvest.store import ActivationStore
-from ..sae.model import SAE
-from ..text.splits import TokenSplit
-from . import autointerp, dial
-from .feature_stats import encode_sparse, encode_sparse_batches
+from . import autointerp, categories, dial
+from .feature_stats import UnitActs
 
 
-def score_sae(sae: SAE, store: ActivationStore, val: TokenSplit, tok: Tokenizer, llr: dict[str, np.ndarray],
-              masks: dict[str, np.ndarray], n_score: int, explainer: autointerp.Explainer | None = None,
-              x=None) -> dict:
-    """{'features': UnitActs, 'autointerp': scores of n_score random live features, 'proxies': ProxyScores}.
-
-    Features only: the neurons' side of the proxy table is notebook 04's main table (same rows). Pass `x`
-    (the store's held-out activations, if already in memory) to skip reading the store; without it the rows
-    are streamed shard by shard, never all in RAM.
-    """
-    ua = encode_sparse(sae, x) if x is not None else encode_sparse_batches(sae, store.heldout_batches(8192))
-    info = store.row_info("heldout")
-    text = autointerp.HeldoutText.from_row_info(info, val.category_names)
+def score_codes(codes, cp: categories.CategoryProxies, text: autointerp.HeldoutText, n_score: int,
+                explainer: autointerp.Explainer | None = None) -> dict:
+    """{'features': UnitActs, 'autointerp': scores of n_score random live features, 'proxies': the paper's proxy
+    per category (best feature only)} for an SAE's CSR codes on the first rows of the evaluation tokens."""
+    ua = UnitActs.from_csr(codes)
     units, explainer = autointerp.pick_units(ua, n_score), explainer or autointerp.ConciseExplainer()
     scores = np.array([autointerp.score_unit(ua, int(i), text, explainer)[0] for i in units])
-    table = dial.score_proxies(ua, None, val, tok, info["token_index"], info["token_id"], llr, list(masks), masks=masks)
-    return {"features": ua, "autointerp": scores, "proxies": table}
+    corr = categories.feature_correlations(codes, cp)
+    n_tokens = {c: int(m[:codes.shape[0]].sum()) for c, m in cp.in_cat.items()}
+    return {"features": ua, "autointerp": scores, "proxies": categories.best_units(corr, None, cp, "proxy", n_tokens)}
 
 
 def scorecard_entries(result: dict, prefix: str) -> dict:

@@ -274,8 +274,8 @@ def _detector_values(categories: list[str], ids: np.ndarray, seg: np.ndarray, tb
     cats = [c.lower() for c in categories]
     out = {c: np.zeros(len(ids)) for c in categories}
     bounds = np.append(np.flatnonzero(seg == np.arange(len(ids))), len(ids))
-    for a, b in tqdm(zip(bounds[:-1], bounds[1:]), total=len(bounds) - 1, desc="detectors", leave=False,
-                     disable=len(bounds) < 5000):
+    quiet = {"disable": True} if len(bounds) < 5000 else {}      # disable=False would override TQDM_DISABLE
+    for a, b in tqdm(zip(bounds[:-1], bounds[1:]), total=len(bounds) - 1, desc="detectors", leave=False, **quiet):
         masks = proxies.detect_decoded(cats, proxies.decode_ids(ids[a:b], tb))
         for c, lc in zip(categories, cats):
             out[c][a:b] = masks[lc]

@@ -28,8 +28,8 @@ its bytes lies in an accepted character):
 - numbers: a token with a digit that is not inside a base64 run (nor a hex run).
 - hex: a run of >= 16 hex digits, or of >= 4 space-separated groups of 2-8 hex digits, with a digit and
   a letter a-f (hash lists, hex dumps).
-- Categories without a detector (c, javascript, css, sql, xml, or a user's own) fall back on the label
-  of the token's document (`category_mask`).
+- Categories without a detector (c, javascript, css, sql, xml, or a user's own) have none: the paper-proxy
+  figures call them "no proxy" (`paper_proxies.proxy_kind`), and only the token-LLR scores them.
 - english: letters in a line with at least two common English function words, not python/html/base64.
 """
 from __future__ import annotations
@@ -289,12 +289,6 @@ def detect_text(category: str, text: str, tokenizer: Tokenizer) -> np.ndarray:
     return detect_tokens(category, tokenizer.encode(text).ids, tokenizer)
 
 
-def category_share(category: str, token_ids, tokenizer: Tokenizer) -> float:
-    """Share of tokens the `category` detector accepts (0.0 for no tokens); notebook 06 scores steering with it."""
-    mask = detect_tokens(category, token_ids, tokenizer)
-    return float(mask.mean()) if mask.size else 0.0
-
-
 def detect_split(category: str, split: TokenSplit, tokenizer: Tokenizer, chunk: int = 1 << 16) -> np.ndarray:
     """Bool per token of a whole split, processed document by document in chunks of whole documents."""
     cat = check_category(category, split.category_names)
@@ -309,11 +303,3 @@ def detect_split(category: str, split: TokenSplit, tokenizer: Tokenizer, chunk: 
         out[a:b] = _detect_1d(cat, tokens[a:b].astype(np.int64), _token_bytes_cached(tokenizer))
         i = j
     return out
-
-
-def category_mask(category: str, split: TokenSplit, tokenizer: Tokenizer) -> np.ndarray:
-    """Bool per token of a split: the category's detector where it has one, else its document's label."""
-    if category in CATEGORIES:
-        return detect_split(category, split, tokenizer)
-    cat = check_category(category, split.category_names)
-    return split.categories_at(np.arange(len(split.tokens))) == split.category_names.index(cat)

@@ -112,3 +112,41 @@ def sweep_verdict(by_size: dict[int, dict[str, float]], budgets: dict[int, int],
         lines.append(f"-> lower in the largest dictionary for {', '.join(falls)} only: consistent with a feature "
                      "splitting into a family (check the budgets above before reading it as splitting)")
     return lines
+
+
+def specificity_lines(spec: dict[str, tuple[float, float]], n_active: dict[str, int],
+                      target: float = 0.8) -> list[str]:
+    """Per unit ("<category> feature|neuron <i>"): its specificity over all active tokens and over the high ones,
+    read against the paper's (81% of the Arabic feature's active tokens, 98% above activation 5)."""
+    lines = []
+    for name, (all_active, high) in spec.items():
+        lines.append(f"{name:24s} active on {n_active[name]:9,} tokens: {all_active:6.1%} in the category; "
+                     f"{high:6.1%} of those at >= half its max")
+    feats = {n: s for n, s in spec.items() if n.split()[1] == "feature"}
+    ok = [n for n, (_, h) in feats.items() if _finite(h) and h >= target]
+    if feats:
+        lines.append(f"-> {len(ok)} of {len(feats)} best features are specific at their strong activations (>= {target:.0%}"
+                     f" of tokens at >= half max in the category)" + ("" if len(ok) == len(feats) else ": not "
+                     + ", ".join(n.split()[0] for n in feats if n not in ok)))
+        weak = [n.split()[0] for n, (a, _) in feats.items() if _finite(a) and a < target]
+        if weak:
+            lines.append(f"   over ALL their active tokens, {', '.join(weak)} fall below {target:.0%}: many weak firings "
+                         "outside the category (the paper's 81% counted every active token of its Arabic feature)")
+    return lines
+
+
+def paper_proxy_lines(scores: dict, cp, four: list[str], paper: dict) -> list[str]:
+    """The paper's four with the paper's proxy: best feature vs best neuron, the paper's figure and the ceiling that a
+    perfect detector of the category reaches on this corpus."""
+    from .categories import ceiling
+    lines = []
+    for c in four:
+        s = scores["proxy"][c]
+        ref = paper.get(f"interp.proxy.{c}.feature_corr", ("",))[0]
+        ahead = "feature" if s.feature_corr > s.neuron_corr else "NEURON"
+        reached = "" if not ref else (" -> at or above the paper's" if s.feature_corr >= float(ref) else
+                                      " -> below the paper's")
+        lines.append(f"{c:7s} paper's proxy: best feature {s.feature_corr:.2f} vs best neuron {s.neuron_corr:.2f} on "
+                     f"{s.n_tokens:,} tokens in the category: {ahead} ahead (paper: feature {ref}{reached}; a perfect "
+                     f"detector of {c} scores {ceiling(cp, c):.2f} with this proxy here)")
+    return lines

@@ -156,10 +156,26 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(run_dir)
 
 
+def _quiet_notebook_bars() -> None:
+    """tqdm's notebook bars ignore TQDM_DISABLE (they force disable=False) and leave "0%" widgets in executed
+    copies: under the runner (which sets it) every bar of this kernel is disabled instead."""
+    from tqdm import notebook
+    init = notebook.tqdm_notebook.__init__
+    if getattr(init, "_monosem_quiet", False):
+        return
+
+    def quiet_init(self, *args, **kwargs):
+        init(self, *args, **{**kwargs, "disable": True})
+    quiet_init._monosem_quiet = True
+    notebook.tqdm_notebook.__init__ = quiet_init
+
+
 def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | None,
                    stages: list[str]) -> tuple[RunConfig, Path]:
     """The first call of every notebook: config, pinned run dir, all cores, no network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if os.environ.get("TQDM_DISABLE"):
+        _quiet_notebook_bars()
     cfg = get_config(profile, overrides)
     # smoke-sized ops are too small to split across threads: a second thread only adds contention
     threads = os.environ.get("MONOSEM_THREADS") or (1 if cfg.profile == "smoke" else os.cpu_count() or 1)

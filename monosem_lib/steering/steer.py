@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
-from tqdm.auto import tqdm
 
 from ..lm.model import MlpHook, TinyLM
 from ..sae.model import SAE
@@ -102,34 +101,6 @@ def mean_ablate_hook(sae: SAE, feature: int, mean: float) -> MlpHook:
     return clamp_hook(sae, feature, mean)
 
 
-# ---------------------------------------------------------------- per-feature statistics
-
-@torch.no_grad()
-def feature_summary(sae: SAE, acts: torch.Tensor, indicators: np.ndarray, chunk: int = 8192) -> dict:
-    """One pass over rows `acts`: each feature's maximum activation and its row, and the Pearson
-    correlation [n_categories, n_features] of its activation with 0/1 per-row indicators [n, C]."""
-    y = torch.as_tensor(np.asarray(indicators, dtype=np.float32))
-    if y.dim() != 2 or len(y) != len(acts):
-        raise ValueError(f"indicators must be [n_rows={len(acts)}, n_categories], got shape {tuple(y.shape)}")
-    n, m = len(acts), sae.n_features
-    best, where = torch.zeros(m), torch.zeros(m, dtype=torch.long)
-    s_f, s_ff = torch.zeros(m, dtype=torch.float64), torch.zeros(m, dtype=torch.float64)
-    s_fy = torch.zeros(y.shape[1], m, dtype=torch.float64)
-    for s in tqdm(range(0, n, chunk), desc="features", leave=False):
-        f = sae.encode(acts[s:s + chunk])
-        v, r = f.max(0)
-        better = v > best
-        best[better], where[better] = v[better], r[better] + s
-        s_f += f.sum(0).double()
-        s_ff += f.pow(2).sum(0).double()
-        s_fy += (y[s:s + chunk].T @ f).double()
-    m_f, m_y = s_f / n, y.double().mean(0)
-    cov = s_fy / n - m_y[:, None] * m_f[None]
-    sd = (s_ff / n - m_f ** 2).clamp_min(0).sqrt()[None] * (m_y * (1 - m_y)).sqrt()[:, None]
-    corr = torch.where(sd > 0, cov / sd.clamp_min(1e-12), torch.zeros_like(cov)).float()
-    return {"max": best, "argmax": where, "corr": corr}
-
-
 # ---------------------------------------------------------------- ablation effect per token
 
 @torch.no_grad()
@@ -204,14 +175,6 @@ def next_token_kl(lm: TinyLM, windows: torch.Tensor, hook: MlpHook) -> float:
     p = F.log_softmax(lm(windows), -1)
     q = F.log_softmax(lm(windows, mlp_hook=hook), -1)
     return float((p.exp() * (p - q)).sum(-1).mean())
-
-
-# ---------------------------------------------------------------- category features
-
-def heldout_indicators(split, token_index: np.ndarray, tok: Tokenizer, categories: Sequence[str]) -> np.ndarray:
-    """[n_rows, C] 0/1: does `proxies.detect_split` accept each held-out row's token, per category."""
-    from ..interpret.proxies import detect_split
-    return np.stack([detect_split(c, split, tok)[token_index] for c in categories], 1)
 
 
 # ---------------------------------------------------------------- one steering demo (widget and static)

@@ -14,7 +14,7 @@ import torch
 from ..harvest.eval_tokens import EvalTokens, mlp_act_batches
 from ..io import save_tensors
 from ..lm.model import TinyLM
-from ..harvest.streaming import CrossMoments, row_slice
+from ..harvest.streaming import CrossMoments, first_rows  # noqa: F401  (first_rows: notebook 05 imports it here)
 from .matching import MaxCorr, max_from_corr
 
 
@@ -27,11 +27,6 @@ def neuron_max_correlation(lm_a: TinyLM, lm_b: TinyLM, ev: EvalTokens, batch_win
         cm.add(a, b)
         counts += (a > 0).sum(0).cpu().numpy()
     return max_from_corr(cm.corr()), counts
-
-
-def first_rows(codes: torch.Tensor, n: int) -> torch.Tensor:
-    """The first n rows of a CSR (or dense) code matrix."""
-    return row_slice(codes, 0, min(n, codes.shape[0]))
 
 
 def save_unit_results(path: str | Path, results: dict[str, tuple[MaxCorr, np.ndarray]], n_rows: int) -> Path:

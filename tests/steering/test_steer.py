@@ -94,18 +94,6 @@ def test_loglik_change_and_kl(parts):
     assert st.next_token_kl(lm, tokens, st.clamp_hook(sae, i, 50.0)) > 0
 
 
-def test_feature_summary(parts):
-    lm, sae, tokens = parts
-    x = torch.relu(torch.randn(300, 32))
-    with torch.no_grad():
-        f = sae.encode(x)
-    y = np.stack([(f[:, 3] > f[:, 3].median()).numpy(), np.arange(300) % 2 == 0], 1)
-    out = st.feature_summary(sae, x, y, chunk=64)
-    assert torch.allclose(out["max"], f.max(0).values) and torch.equal(out["argmax"], f.max(0).indices)
-    ref = np.corrcoef(f[:, 3].numpy(), y[:, 0].astype(float))[0, 1]
-    assert out["corr"][0, 3].item() == pytest.approx(ref, abs=1e-4)
-
-
 def test_distinct_ratio():
     assert st.distinct_ratio([torch.tensor([[5, 5, 5, 5], [1, 2, 3, 4]])]) == pytest.approx((0.25 + 1) / 2)
 
