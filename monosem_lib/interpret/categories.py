@@ -131,7 +131,7 @@ def specificity(rows: np.ndarray, vals: np.ndarray, in_cat: np.ndarray, high: fl
     return float(in_cat[rows].mean()), float(in_cat[rows[top]].mean())
 
 
-def ceiling(cp: CategoryProxies, category: str) -> float:
+def perfect_detector_corr(cp: CategoryProxies, category: str) -> float:
     """Pearson correlation of the paper proxy with its own positive set: what a unit firing exactly there scores."""
     x, y = cp.in_cat[category].astype(np.float64), cp.values["proxy"][category].astype(np.float64)
     return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
@@ -139,7 +139,7 @@ def ceiling(cp: CategoryProxies, category: str) -> float:
 
 def scorecard_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryProxies, categories: list[str]) -> dict:
     """`interp.<family>.<c>.{feature_corr,neuron_corr,feature,neuron,n_tokens,status}`; the paper family also gets
-    `kind` and `ceiling`; a category with no paper proxy gets status "no proxy" and no figure (not a number)."""
+    `kind` and `perfect_detector`; a category with no paper proxy gets status "no proxy" and no figure (not a number)."""
     out = {}
     for family, table in scores.items():
         for c, s in table.items():
@@ -155,7 +155,7 @@ def scorecard_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryP
         if kind is None:
             out[f"interp.proxy.{c}.status"] = NO_PROXY
         elif kind == "paper" and c in cp.in_cat:
-            out[f"interp.proxy.{c}.ceiling"] = round(ceiling(cp, c), 3)
+            out[f"interp.proxy.{c}.perfect_detector"] = round(perfect_detector_corr(cp, c), 3)
     return out
 
 
@@ -163,7 +163,7 @@ def format_table(scores: dict[str, dict[str, CategoryScore]], shares: dict[str, 
     """One line per category, rarest first: share, kind, positive-set size, then feature / neuron per yardstick."""
     head = f"{'category':11s} {'share':>6s} {'kind':>8s} {'tokens':>8s}"
     lines = [head + "".join(f"  {f.replace('proxy_', '').replace('proxy', 'paper'):>19s}" for f in FAMILIES)
-             + "  ceiling", f"{'':36s}" + "  feature / neuron" * len(FAMILIES)]
+             + "  perfect", f"{'':36s}" + "  feature / neuron" * len(FAMILIES)]
     for c in sorted(cp.kind, key=lambda c: shares.get(c, 0.0)):
         row = f"{c:11s} {100 * shares.get(c, 0.0):5.2f}% {cp.kind[c] or 'none':>8s} "
         paper = scores["proxy"].get(c)
@@ -174,7 +174,7 @@ def format_table(scores: dict[str, dict[str, CategoryScore]], shares: dict[str, 
                     else (s.status if s else (NO_PROXY if f == "proxy" else "—")))
             row += f"  {cell:>19s}"
         if c in cp.in_cat and cp.kind[c] == "paper":
-            row += f"  {ceiling(cp, c):7.2f}"
+            row += f"  {perfect_detector_corr(cp, c):7.2f}"
         lines.append(row)
     return "\n".join(lines)
 

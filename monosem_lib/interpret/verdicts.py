@@ -136,9 +136,9 @@ def specificity_lines(spec: dict[str, tuple[float, float]], n_active: dict[str, 
 
 
 def paper_proxy_lines(scores: dict, cp, four: list[str], paper: dict) -> list[str]:
-    """The paper's four with the paper's proxy: best feature vs best neuron, the paper's figure and the ceiling that a
+    """The paper's four with the paper's proxy: best feature vs best neuron, the paper's figure and the score that a
     perfect detector of the category reaches on this corpus."""
-    from .categories import ceiling
+    from .categories import perfect_detector_corr
     lines = []
     for c in four:
         s = scores["proxy"][c]
@@ -148,5 +148,5 @@ def paper_proxy_lines(scores: dict, cp, four: list[str], paper: dict) -> list[st
                                       " -> below the paper's")
         lines.append(f"{c:7s} paper's proxy: best feature {s.feature_corr:.2f} vs best neuron {s.neuron_corr:.2f} on "
                      f"{s.n_tokens:,} tokens in the category: {ahead} ahead (paper: feature {ref}{reached}; a perfect "
-                     f"detector of {c} scores {ceiling(cp, c):.2f} with this proxy here)")
+                     f"detector of {c} scores {perfect_detector_corr(cp, c):.2f} with this proxy here)")
     return lines

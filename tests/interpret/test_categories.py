@@ -56,16 +56,18 @@ def test_three_named_yardsticks_and_the_planted_units(world):
     n_tok = {c: int(m.sum()) for c, m in cp.in_cat.items()}
     paper = categories.best_units(corr, None, cp, "proxy", n_tok, min_tokens=10)
     assert paper["arabic"].feature == 0 and paper["english"].feature == 1 and len(paper["arabic"].runners_up) == 2
-    assert paper["arabic"].feature_corr == pytest.approx(categories.ceiling(cp, "arabic"), abs=1e-5)
+    assert paper["arabic"].feature_corr == pytest.approx(categories.perfect_detector_corr(cp, "arabic"), abs=1e-5)
     assert paper["english"].feature_corr == pytest.approx(1.0, abs=1e-5)      # the detector's 0/1 itself
     llr = categories.best_units(corr, None, cp, "proxy_token_llr", {c: 10 ** 6 for c in NAMES})
     assert llr["arabic"].feature_corr < paper["arabic"].feature_corr
     few = categories.best_units(corr, None, cp, "proxy", n_tok, min_tokens=10 ** 6)
     assert {s.status for s in few.values()} == {categories.TOO_FEW}
-    card = categories.scorecard_entries({"proxy": paper}, cp, NAMES)
+    card = categories.scorecard_entries({"proxy": paper, "proxy_token_llr": llr}, cp, NAMES)
+    assert card["interp.proxy.arabic.feature_corr"] == round(paper["arabic"].feature_corr, 3) > 0.9   # the paper's
+    assert card["interp.proxy_token_llr.arabic.feature_corr"] < card["interp.proxy.arabic.feature_corr"] - 0.1
     assert card["interp.proxy.sql.status"] == "no proxy" and "interp.proxy.sql.feature_corr" not in card
-    assert card["interp.proxy.arabic.kind"] == "paper" and "interp.proxy.arabic.ceiling" in card
-    assert card["interp.proxy.english.kind"] == "detector" and "interp.proxy.english.ceiling" not in card
+    assert card["interp.proxy.arabic.kind"] == "paper" and "interp.proxy.arabic.perfect_detector" in card
+    assert card["interp.proxy.english.kind"] == "detector" and "interp.proxy.english.perfect_detector" not in card
     assert "no proxy" in categories.format_table({"proxy": paper, "proxy_detector": {}, "proxy_token_llr": llr},
                                                  {"arabic": 0.3, "english": 0.3, "sql": 0.3}, cp)
 
