@@ -26,9 +26,11 @@ def row_slice(x: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
                                        check_invariants=False)
 
 
-def first_rows(x: torch.Tensor, n: int) -> torch.Tensor:
-    """The first n rows of a dense or CSR matrix (all of them if it has fewer)."""
-    return row_slice(x, 0, min(n, x.shape[0]))
+def first_rows(x: torch.Tensor, n: int, copy: bool = False) -> torch.Tensor:
+    """The first n rows of a dense or CSR matrix (all of them if it has fewer): a view, or with `copy` a matrix of
+    its own (so that the whole can be freed)."""
+    part = row_slice(x, 0, min(n, x.shape[0]))
+    return part.clone() if copy else part
 
 
 def to_scipy(x: torch.Tensor):

@@ -61,7 +61,8 @@ def build_category_proxies(ev: EvalTokens, train: TokenSplit, tok, categories: l
 
 
 def feature_correlations(codes: torch.Tensor, cp: CategoryProxies, chunk: int = 131_072) -> torch.Tensor:
-    """[n_features, k] Pearson correlation of every feature (CSR codes over the rows) with every yardstick column."""
+    """[n_units, k] Pearson correlation of every unit (CSR codes, or dense activations, over the first rows of the
+    evaluation tokens) with every yardstick column."""
     cm = CrossMoments(codes.shape[1], len(cp.columns))
     for r0 in range(0, codes.shape[0], chunk):
         r1 = min(r0 + chunk, codes.shape[0])
@@ -69,18 +70,29 @@ def feature_correlations(codes: torch.Tensor, cp: CategoryProxies, chunk: int = 
     return cm.corr()
 
 
+def best_correlations(units: torch.Tensor, cp: CategoryProxies, categories: list[str],
+                      family: str = "proxy") -> dict[str, float]:
+    """{category: the best unit's correlation} for units (CSR codes or dense activations) over the first rows."""
+    cols = [cp.columns.index((family, c)) for c in categories]
+    best = feature_correlations(units, cp)[:, cols].nan_to_num(-1.0).max(0).values
+    return {c: float(v) for c, v in zip(categories, best)}
+
+
 def neuron_pass(lm: TinyLM, ev: EvalTokens, cp: CategoryProxies, keep_rows: int = 0, batch_windows: int = 64,
                 desc: str | None = None) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
     """One pass of the LM over the rows: [d_mlp, k] neuron-yardstick correlations, each neuron's firing count, and
-    the dense activations of the first `keep_rows` rows (for the per-unit work on a prefix)."""
-    cm, counts, kept = CrossMoments(lm.cfg.d_mlp, len(cp.columns)), np.zeros(lm.cfg.d_mlp, np.int64), []
+    the dense activations of the first `keep_rows` rows in float16, the activation stores' dtype (the per-unit work
+    on a prefix; half the memory of float32)."""
+    cm, counts = CrossMoments(lm.cfg.d_mlp, len(cp.columns)), np.zeros(lm.cfg.d_mlp, np.int64)
+    kept = torch.zeros(min(keep_rows, ev.n_tokens), lm.cfg.d_mlp, dtype=torch.float16)
     for rows, acts in mlp_act_batches(lm, ev, batch_windows, desc=desc):
         acts = acts.cpu()
         cm.add(acts, cp.matrix(rows.start, rows.stop))
         counts += (acts > 0).sum(0).numpy()
-        if rows.start < keep_rows:
-            kept.append(acts[: keep_rows - rows.start].clone())
-    return cm.corr(), counts, torch.cat(kept) if kept else torch.zeros(0, lm.cfg.d_mlp)
+        if rows.start < len(kept):
+            n = min(len(acts), len(kept) - rows.start)
+            kept[rows.start:rows.start + n] = acts[:n]
+    return cm.corr(), counts, kept
 
 
 def neuron_columns(lm: TinyLM, ev: EvalTokens, neurons: list[int], batch_windows: int = 64) -> np.ndarray:

@@ -13,14 +13,14 @@ from .feature_stats import UnitActs
 
 def score_codes(codes, cp: categories.CategoryProxies, text: autointerp.HeldoutText, n_score: int,
                 explainer: autointerp.Explainer | None = None) -> dict:
-    """{'features': UnitActs, 'autointerp': scores of n_score random live features, 'proxies': the paper's proxy
-    per category (best feature only)} for an SAE's CSR codes on the first rows of the evaluation tokens."""
+    """{'autointerp': scores of n_score random live features, 'proxies': the paper's proxy per category (best feature
+    only)} for an SAE's CSR codes on the first rows of the evaluation tokens."""
     ua = UnitActs.from_csr(codes)
     units, explainer = autointerp.pick_units(ua, n_score), explainer or autointerp.ConciseExplainer()
     scores = np.array([autointerp.score_unit(ua, int(i), text, explainer)[0] for i in units])
     corr = categories.feature_correlations(codes, cp)
     n_tokens = {c: int(m[:codes.shape[0]].sum()) for c, m in cp.in_cat.items()}
-    return {"features": ua, "autointerp": scores, "proxies": categories.best_units(corr, None, cp, "proxy", n_tokens)}
+    return {"autointerp": scores, "proxies": categories.best_units(corr, None, cp, "proxy", n_tokens)}
 
 
 def scorecard_entries(result: dict, prefix: str) -> dict:

@@ -32,23 +32,48 @@ def csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple[i
 
 
 @torch.no_grad()
+def sparse_block(sae: SAE, x: torch.Tensor, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rows, cols, values) of the non-zero codes of raw activations x [n, d_mlp], row-major.
+
+    ReLU recipes are encoded in chunks of `chunk` rows with the ReLU in place, so every pass over the
+    [chunk, n_features] pre-activations stays in cache: ~2x faster than `sae.encode` on a million rows, and all
+    but the encoder's matrix product is then negligible. TopK recipes go through `sae.encode`.
+    """
+    rows, cols, vals = [], [], []
+    for i in range(0, len(x), chunk):
+        xs = x[i:i + chunk]
+        if sae.arch.k:
+            pre = sae.encode(xs)
+        else:
+            xs = xs * sae.scale
+            pre = torch.addmm(sae.b_enc, xs - sae.b_dec if sae.unit_decoder else xs, sae.W_enc.T).relu_()
+        r, c = torch.nonzero(pre, as_tuple=True)
+        rows.append(r + i), cols.append(c), vals.append(pre[r, c])
+    cat = lambda xs, dt: torch.cat(xs) if xs else torch.zeros(0, dtype=dt)  # noqa: E731
+    return cat(rows, torch.long), cat(cols, torch.long), cat(vals, torch.float32)
+
+
+def to_csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A CSR matrix from row-major (row, col, value) triplets."""
+    crow = torch.zeros(shape[0] + 1, dtype=torch.long)
+    torch.cumsum(torch.bincount(rows, minlength=shape[0]), 0, out=crow[1:])
+    return csr(crow, cols, vals, shape)
+
+
+@torch.no_grad()
 def encode_rows(lm: TinyLM, sae: SAE, ev: EvalTokens, limit: int | None = None, batch_windows: int = 64,
                 desc: str | None = None) -> torch.Tensor:
     """SAE codes of the evaluation rows (the first `limit` rows, whole windows) as CSR [rows, n_features].
 
     Values are rounded to float16, as saved, so a computed and a reloaded copy give the same figures.
     """
-    crows, cols, vals, nnz = [torch.zeros(1, dtype=torch.long)], [], [], 0
-    for _, acts in mlp_act_batches(lm, ev, batch_windows, limit, desc):
-        f = sae.encode(acts).cpu()
-        r, c = torch.nonzero(f, as_tuple=True)                  # row-major: already CSR order
-        crows.append(torch.cumsum(torch.bincount(r, minlength=len(f)), 0) + nnz)
-        cols.append(c)
-        vals.append(f[r, c].half().float())
-        nnz += len(c)
-    n = rows_limit(ev, limit)
+    rows, cols, vals = [], [], []
+    for span, acts in mlp_act_batches(lm, ev, batch_windows, limit, desc):
+        r, c, v = sparse_block(sae, acts.cpu())
+        rows.append(r + span.start), cols.append(c), vals.append(v.half().float())
     cat = lambda xs, dt: torch.cat(xs) if xs else torch.zeros(0, dtype=dt)  # noqa: E731
-    return csr(torch.cat(crows), cat(cols, torch.long), cat(vals, torch.float32), (n, sae.n_features))
+    return to_csr(cat(rows, torch.long), cat(cols, torch.long), cat(vals, torch.float32),
+                  (rows_limit(ev, limit), sae.n_features))
 
 
 def _sidecar(path: Path) -> str:

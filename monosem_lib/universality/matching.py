@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..harvest.streaming import row_slice, to_scipy as _scipy  # noqa: F401  (row_slice: re-exported)
 from ..lm.model import TinyLM, load_lm
+from ..sae.codes import sparse_block, to_csr
 from ..sae.model import SAE, load_sae
 
 
@@ -69,19 +70,12 @@ def max_from_corr(corr: torch.Tensor) -> MaxCorr:
 @torch.no_grad()
 def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None = None) -> torch.Tensor:
     """SAE features of rows x [n, d_mlp] as a sparse CSR [n, n_features] (a dense one would not fit at scale)."""
-    crows, cols, vals, nnz = [torch.zeros(1, dtype=torch.long)], [], [], 0
+    rows, cols, vals = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)], [torch.zeros(0)]
     quiet = {"disable": True} if desc is None else {}         # passing disable=False would override TQDM_DISABLE
     for i in tqdm(range(0, len(x), chunk), desc=desc, leave=False, **quiet):
-        f = _csr(sae.encode(x[i:i + chunk]).cpu())
-        crows.append(f.crow_indices()[1:] + nnz)
-        cols.append(f.col_indices())
-        vals.append(f.values())
-        nnz += f.values().numel()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(torch.cat(crows), torch.cat(cols) if cols else torch.zeros(0, dtype=torch.long),
-                                       torch.cat(vals) if vals else torch.zeros(0), size=(len(x), sae.n_features),
-                                       check_invariants=False)
+        r, c, v = sparse_block(sae, x[i:i + chunk].cpu())
+        rows.append(r + i), cols.append(c), vals.append(v)
+    return to_csr(torch.cat(rows), torch.cat(cols), torch.cat(vals), (len(x), sae.n_features))
 
 
 def permute_rows(x: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:

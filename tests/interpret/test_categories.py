@@ -81,7 +81,7 @@ def test_neurons_are_streamed_and_kept_rows_match(world):
     want = np.corrcoef(acts[:, 3].numpy(), cp.matrix()[:, 0].numpy())[0, 1]
     assert corr.shape == (24, len(cp.columns)) and float(corr[3, 0]) == pytest.approx(want, abs=1e-4)
     np.testing.assert_array_equal(counts, (acts > 0).sum(0).numpy())
-    assert len(kept) >= 100 and torch.allclose(kept, acts[:len(kept)])
+    assert kept.dtype == torch.float16 and len(kept) == 100 and torch.allclose(kept.float(), acts[:100], atol=2e-3, rtol=2e-3)
     cols = categories.neuron_columns(lm, ev, [3, 5])
     np.testing.assert_allclose(cols, acts[:, [3, 5]].numpy(), atol=1e-6)
 
