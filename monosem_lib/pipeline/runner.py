@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from ..config import get_config
+from . import costs
 from .run_dir import REPO_ROOT, config_conflicts, conflict_message, default_run_dir
 from .scorecard import record, write_markdown
 
@@ -56,6 +57,9 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
         raise ValueError(conflict_message(run_dir, conflicts))
     out_dir = run_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    gflops = costs.matmul_gflops()
+    print("\n".join(costs.estimate_lines(cfg, [nb.stem for nb in books], gflops, run_dir)), flush=True)
+    costs.save_work(run_dir, cfg)
     for i, nb in enumerate(books, 1):
         print(f"[{i}/{len(books)}] {nb.stem} (profile {profile}) ...", flush=True)
         t0 = time.perf_counter()
@@ -80,13 +84,15 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
         os.replace(running, out_dir / nb.name)
         failed.unlink(missing_ok=True)
         wall = time.perf_counter() - t0
+        prof = costs.record_notebook(run_dir, nb.stem, wall, out_dir / nb.name, gflops)
         # the running maximum over the kernels so far: a jump names the notebook that needed the memory
         card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1),
                                 f"pipeline.peak_rss_mb_so_far.{nb.stem}": round(_peak_child_rss_mb(), 1)})
         print(f"    done in {wall:.0f} s", flush=True)
     walls = [v for k, v in card.items() if k.startswith("pipeline.wall_s.") and k != "pipeline.wall_s.total"]
-    record(run_dir, {"pipeline.wall_s.total": round(sum(walls), 1),
-                     "pipeline.peak_rss_mb": round(_peak_child_rss_mb(), 1)})
+    record(run_dir, {"pipeline.wall_s.total": round(sum(walls), 1), "pipeline.gflops": round(gflops, 1),
+                     "pipeline.peak_rss_mb": round(_peak_child_rss_mb(), 1), "pipeline.profile": profile})
     md = write_markdown(run_dir)
-    print(f"scorecard: {run_dir / 'scorecard.json'} and {md}", file=sys.stderr)
+    print(costs.summary(prof), flush=True)
+    print(f"scorecard: {run_dir / 'scorecard.json'} and {md}; per-cell costs: {run_dir / 'profile.json'}", file=sys.stderr)
     return run_dir
