@@ -62,7 +62,7 @@ class LMTrainConfig:
 class HarvestConfig:
     """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
     n_rows: int = 800_000             # training rows per model: enough for the longest SAE run, read once
-    heldout_rows: int = 262_144       # evaluation rows from the validation split only (4 shards; ~all of it): >= 2,000 of each of the four
+    heldout_rows: int = 65_536        # rows from the validation split only, for notebook 03's MSE, FVU and L0 (04-06 use eval.*)
     positions_per_context: int = 64   # sampled positions per n_ctx window (paper: 250 of each context)
     shard_rows: int = 65_536          # rows per shard file
     dtype: str = "float16"            # or "float32"

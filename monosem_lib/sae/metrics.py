@@ -18,6 +18,7 @@ import torch
 
 from ..lm.evaluate import per_token_loss
 from ..lm.model import TinyLM
+from .codes import sparse_block, to_csr
 from .model import SAE
 
 Hook = Callable[[torch.Tensor], torch.Tensor]
@@ -25,23 +26,23 @@ Hook = Callable[[torch.Tensor], torch.Tensor]
 
 @torch.no_grad()
 def sae_stats(sae: SAE, acts: torch.Tensor, batch_size: int = 8192) -> dict:
-    """MSE, FVU, L0 and feature densities of `sae` on raw held-out activations [n, d_mlp]."""
+    """MSE, FVU, L0 and feature densities of `sae` on raw held-out activations [n, d_mlp]; the codes stay sparse."""
     n = len(acts)
     if n == 0:
         raise ValueError("sae_stats needs at least one held-out activation")
     acts = acts.to(sae.W_enc.device)
-    mean = acts.mean(0)
-    sq_err = sq_tot = l0 = 0.0
+    mean = acts.float().mean(0)
+    sq_err = sq_tot = 0.0
     fired = torch.zeros(sae.n_features, dtype=torch.long, device=acts.device)
     for i in range(0, n, batch_size):
         x = acts[i:i + batch_size].float()
-        f = sae.encode(x)
-        sq_err += (sae.decode(f) - x).pow(2).sum().item()
+        rows, cols, vals = sparse_block(sae, x)
+        f = to_csr(rows, cols, vals, (len(x), sae.n_features))
+        x_hat = torch.addmm(sae.b_dec, f, sae.W_dec) / sae.scale
+        sq_err += (x_hat - x).pow(2).sum().item()
         sq_tot += (x - mean).pow(2).sum().item()
-        on = f > 0
-        l0 += on.sum().item()
-        fired += on.sum(0)
-    return {"n_features": sae.n_features, "n_tokens": n, "l0": l0 / n, "mse": sq_err / acts.numel(),
+        fired += torch.bincount(cols, minlength=sae.n_features)
+    return {"n_features": sae.n_features, "n_tokens": n, "l0": int(fired.sum()) / n, "mse": sq_err / acts.numel(),
             "fvu": sq_err / max(sq_tot, 1e-30), **density_stats(fired, n)}
 
 

@@ -153,20 +153,35 @@ def sae_loss(sae: SAE, x: torch.Tensor, l1_coeff: float) -> tuple[torch.Tensor, 
     return mse + l1_coeff * l1, mse, f
 
 
-def _csr_pair(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Active pairs of f [B, n] as CSR of f [B, n] and of fᵀ [n, B] (rows = features); + their columns."""
-    B, n = f.shape
+def _active_pairs(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rows, cols, values) of the active pairs of a dense f [B, n], row-major."""
     flat = f.view(-1)
     idx = flat.nonzero().squeeze(1)                      # row-major: sorted by (token, feature)
-    vals = flat.index_select(0, idx)
-    rows = idx.div(n, rounding_mode="floor")
-    cols = idx - rows * n
-    crow = torch.zeros(B + 1, dtype=torch.long, device=f.device)
+    rows = idx.div(f.shape[1], rounding_mode="floor")
+    return rows, idx - rows * f.shape[1], flat.index_select(0, idx)
+
+
+def _relu_pairs(x_bar: torch.Tensor, W_enc: torch.Tensor, b_enc: torch.Tensor,
+                chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The active pairs of ReLU(x̄ W_encᵀ + b_enc), computed `chunk` rows at a time so that the ReLU and the search
+    for non-zeros run on data still in cache (the dense [B, n] features are never built)."""
+    parts = []
+    for i in range(0, len(x_bar), chunk):
+        pre = torch.addmm(b_enc, x_bar[i:i + chunk], W_enc.T).relu_()
+        r, c, v = _active_pairs(pre)
+        parts.append((r + i, c, v))
+    return tuple(torch.cat([p[k] for p in parts]) for k in range(3))
+
+
+def _csr_pair(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, B: int,
+              n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Active pairs (row-major) as CSR of f [B, n] and of fᵀ [n, B] (rows = features); + their columns."""
+    crow = torch.zeros(B + 1, dtype=torch.long, device=vals.device)
     torch.cumsum(torch.bincount(rows, minlength=B), 0, out=crow[1:])
     fc = torch.sparse_csr_tensor(crow, cols, vals, size=(B, n), check_invariants=False)
     order = torch.argsort(cols, stable=True)               # the same pairs sorted by (feature, token)
     cols_t = cols.index_select(0, order)
-    crow_t = torch.zeros(n + 1, dtype=torch.long, device=f.device)
+    crow_t = torch.zeros(n + 1, dtype=torch.long, device=vals.device)
     torch.cumsum(torch.bincount(cols_t, minlength=n), 0, out=crow_t[1:])
     fT = torch.sparse_csr_tensor(crow_t, rows.index_select(0, order), vals.index_select(0, order), size=(n, B),
                                  check_invariants=False)
@@ -192,13 +207,18 @@ def sae_grads(sae: SAE, x: torch.Tensor, l1_coeff: float, sparse: bool) -> dict:
     W_enc, b_enc, W_dec, b_dec = sae.W_enc, sae.b_enc, sae.W_dec, sae.b_dec
     with torch.no_grad():
         x_bar = x - b_dec if sae.unit_decoder else x
-        f = sae.activate(torch.addmm(b_enc, x_bar, W_enc.T), train_batch=True)   # [B, n]: the one dense matmul
+        n = W_enc.shape[0]
+        if sparse and not sae.arch.k:                   # ReLU recipes: only the active pairs, chunk by chunk
+            f, pairs = None, _relu_pairs(x_bar, W_enc, b_enc)
+        else:
+            f = sae.activate(torch.addmm(b_enc, x_bar, W_enc.T), train_batch=True)   # [B, n]: the one dense matmul
+            pairs = _active_pairs(f) if sparse else None
         kept_min = f[f > 0].min() if sae.recipe == "batchtopk" and bool((f > 0).any()) else None
         w = sae.penalty_weights()
         if sparse:
             with warnings.catch_warnings():             # "sparse CSR support is in beta": the ops used here are tested
                 warnings.simplefilter("ignore", UserWarning)
-                fc, fT, cols_t, crow_t = _csr_pair(f)
+                fc, fT, cols_t, crow_t = _csr_pair(*pairs, B, n)
             x_hat = torch.addmm(b_dec, fc, W_dec)
         else:
             x_hat = torch.addmm(b_dec, f, W_dec)
@@ -233,7 +253,7 @@ def sae_grads(sae: SAE, x: torch.Tensor, l1_coeff: float, sparse: bool) -> dict:
             W_dec.grad.addcmul_((f_sum * (l1_coeff / B) / w.clamp_min(1e-12))[:, None], W_dec)
             l1 = f_sum @ w / B
     return {"loss": mse + l1_coeff * l1, "mse": mse, "l1": l1, "l0": torch.tensor(nnz / B), "counts": counts,
-            "density": nnz / f.numel(), "x_bar": x_bar, "residual": g_xhat, "kept_min": kept_min}
+            "density": nnz / (B * n), "x_bar": x_bar, "residual": g_xhat, "kept_min": kept_min}
 
 
 @torch.no_grad()
