@@ -61,7 +61,7 @@ class LMTrainConfig:
 @dataclass
 class HarvestConfig:
     """The activation pool: sampled positions from many contexts, shuffled, in fixed-size shards."""
-    n_rows: int = 800_000             # training rows per model: enough for the longest SAE run, read once
+    n_rows: int = 524_288             # training rows per model (8 shards): enough for the longest SAE run (450k), read once
     heldout_rows: int = 65_536        # rows from the validation split only, for notebook 03's MSE, FVU and L0 (04-06 use eval.*)
     positions_per_context: int = 64   # sampled positions per n_ctx window (paper: 250 of each context)
     shard_rows: int = 65_536          # rows per shard file

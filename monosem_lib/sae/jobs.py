@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import dataclasses
+
 import torch
 
 from ..config import SAEConfig
@@ -27,6 +29,24 @@ def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
     folder = Path(folder)
     counts = load_tensors(folder / "feature_counts.safetensors", advice=REDO_SAE)["counts"]
     return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
+
+
+Jobs = dict[str, tuple[str, SAEConfig]]          # SAE folder name -> (LM / store name, its settings)
+
+
+def notebook_plan(cfg: SAEConfig, models: tuple[str, ...] = ("A", "B"), control_lm: str = "random") -> dict[str, Jobs]:
+    """Every SAE notebook 03 trains, by group: the main ones, the dictionary-size sweep, the resampling ablation
+    (equal budget, `ablation_lr`), and the controls (the other recipe, TopK, a second seed, the random-weight LM)."""
+    lam = {cfg.resample: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}           # each recipe's own λ scale
+    sweep = {f"A_{n}": ("A", dataclasses.replace(cfg, n_features=n, n_acts=cfg.sweep_n_acts)) for n in cfg.sweep_sizes}
+    ablation = {f"ablation_{r}": ("A", dataclasses.replace(
+        cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, resample=r,
+        l1_coeff=lam.get("2024" if r == "2024" else "paper", cfg.l1_coeff))) for r in ("paper", "none", "reinit", "2024")}
+    alt = dataclasses.replace(cfg, resample=cfg.alt_recipe, l1_coeff=cfg.alt_l1_coeff)
+    controls = {**{f"alt_{m}": (m, alt) for m in models}, "topk_A": ("A", dataclasses.replace(cfg, resample="topk"))}
+    if cfg.controls:
+        controls.update({"A_seed1": ("A", dataclasses.replace(cfg, seed=cfg.seed + 1)), control_lm: (control_lm, cfg)})
+    return {"main": {m: (m, cfg) for m in models}, "sweep": sweep, "ablation": ablation, "controls": controls}
 
 
 def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
@@ -54,7 +74,7 @@ def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_
     """Train SAEs {folder name: (LM name, cfg)} into run_dir/sae/<folder name>; returns their histories.
 
     On a multi-core CPU the jobs run in processes of one thread, `max_procs` at a time (default: one
-    per core): two 1-thread processes train ~2x more activations per second than one on 2 threads.
+    per core), longest first: two 1-thread processes train ~2x more activations per second than one on 2 threads.
     A finished SAE is only reloaded; an interrupted one resumes from its checkpoint.
     """
     from ..parallel import default_parallel, run_in_processes
@@ -65,6 +85,10 @@ def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_
     kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
                      "device": device} for name, (model, cfg) in jobs.items()}
     steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}
+    # longest first (activations x features): the short jobs then fill the gaps, and the pool ends together
+    order = sorted(jobs, key=lambda n: -jobs[n][1].n_acts * jobs[n][1].n_features)
+    kwargs = {name: kwargs[name] for name in order}
     if parallel is None:             # tiny jobs (smoke): starting a process costs more than the job itself
         parallel = default_parallel(len(jobs)) and min(c.n_acts * c.n_features for _, c in jobs.values()) >= MIN_SPAWN_WORK
-    return run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)
+    done = run_in_processes(_store_job, kwargs, steps, max_procs=max_procs, desc="SAE ", parallel=parallel)
+    return {name: done[name] for name in jobs}

@@ -144,3 +144,17 @@ def test_train_on_store_and_training_densities(tmp_path):
     stats = sae_stats(sae, DATA.sample(500, seed=3))
     card = scorecard_entries("A", stats, {"loss_recovered": 0.9}, densities=dens)
     assert card["sae.A.dead_frac"] == dens["dead_frac"] and card["sae.A.heldout_dead_frac"] == stats["dead_frac"]
+
+
+def test_notebook_plan_names_every_sae_of_notebook_03():
+    from monosem_lib.config import get_config
+    from monosem_lib.sae.jobs import notebook_plan
+    cfg = get_config("classroom").sae
+    plan = notebook_plan(cfg)
+    assert list(plan["main"]) == ["A", "B"] and plan["main"]["A"] == ("A", cfg)
+    assert set(plan["sweep"]) == {f"A_{n}" for n in cfg.sweep_sizes}
+    assert {c.resample for _, c in plan["ablation"].values()} == {"paper", "none", "reinit", "2024"}
+    assert plan["ablation"]["ablation_2024"][1].l1_coeff == cfg.alt_l1_coeff
+    assert plan["controls"]["alt_B"] == ("B", dataclasses.replace(cfg, resample=cfg.alt_recipe, l1_coeff=cfg.alt_l1_coeff))
+    assert plan["controls"]["random"][0] == "random" and plan["controls"]["A_seed1"][1].seed == cfg.seed + 1
+    assert "A_seed1" not in notebook_plan(dataclasses.replace(cfg, controls=False))["controls"]
