@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 # idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: replicate test test-tl4 venv clean-runs
+.PHONY: replicate test test-slow test-all test-tl4 venv clean-runs
 
 venv: $(VENV)/.installed
 
@@ -23,8 +23,17 @@ $(VENV)/.installed: pyproject.toml
 replicate: venv
 	$(PY) -m monosem_lib run --profile $(PROFILE)
 
+# `make test`: every unit test, nbval on every notebook (smoke) and the end-to-end smoke run, the 15 slowest
+# printed; the slow suites (SIGKILL fault injection, torchrun, batch, headless Chromium) are `make test-slow`,
+# and `make test-all` runs both. .ci/run calls `make test`, then `make test-slow` while its time budget allows.
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow" --durations=15
+
+test-slow: venv
+	$(PY) -m pytest -q -m slow --durations=15
+
+test-all: venv
+	$(PY) -m pytest -q --durations=15
 
 # TransformerLens 4.x (TransformerBridge) overlaid on the interop venv: sae-lens 6.54 pins TL < 4, so the
 # 4.x export is tested with TL 4.3 in a side folder put first on PYTHONPATH (its other dependencies are

@@ -49,6 +49,7 @@ def test_rank_slices_cover_the_batch_once():
     assert from_env() == SINGLE                       # no torchrun variables: world 1, nothing started
 
 
+@pytest.mark.slow
 def test_torchrun_with_one_process_is_plain_python(reference, tmp_path):
     r = _launch(tmp_path / "one", 1)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -56,6 +57,7 @@ def test_torchrun_with_one_process_is_plain_python(reference, tmp_path):
         assert _max_diff(reference, tmp_path / "one", f) == 0.0, f
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_and_resume_after_a_rank_is_killed(reference, tmp_path):
     two = tmp_path / "two"
     r = _launch(two, 2)
@@ -75,6 +77,7 @@ def test_two_processes_match_one_and_resume_after_a_rank_is_killed(reference, tm
         assert _max_diff(two, killed, f) < 1e-6, f
 
 
+@pytest.mark.slow
 def test_a_rank_with_another_config_refuses_with_one_line(tmp_path):
     r = _launch(tmp_path / "odd", 2, "--odd-rank1")
     assert r.returncode != 0
@@ -83,6 +86,7 @@ def test_a_rank_with_another_config_refuses_with_one_line(tmp_path):
     assert not (tmp_path / "odd" / "sae_paper" / "sae.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_the_train_command_under_torchrun_writes_what_the_notebooks_read(tmp_path):
     """`torchrun -m monosem_lib train` on 2 processes: LMs as one process's, one complete activation manifest
     (no rank fragments left), the main SAEs; the notebooks then find these finished."""

@@ -50,6 +50,7 @@ def _fresh(stage, base, folder):
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", list(RESULTS))
 def test_killed_anywhere_resumes_to_identical_files(tmp_path, stage):
     base = tmp_path / "base"

@@ -108,7 +108,7 @@ def estimate_lines(cfg: RunConfig, notebooks: list[str], gflops: float, run_dir:
     ref = None
     if own.exists():
         prof = load_json(own)
-        if prof.get("profile") == cfg.profile and "work" in prof:
+        if prof.get("profile") == cfg.profile and "work" in prof and "gflops" in prof and prof.get("notebooks"):
             ref = {"profile": cfg.profile, "gflops": prof["gflops"], "work": prof["work"],
                    "notebooks": {k: v["wall_s"] for k, v in prof["notebooks"].items()}}
     est = estimate(cfg, notebooks, gflops, ref)

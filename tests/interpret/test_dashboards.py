@@ -74,6 +74,7 @@ def test_browser_has_per_token_activations_neighbours_and_scores(tmp_path):
     assert len(f3["lhist"]) == 30 and f3["lrange"][0] < f3["lrange"][1]
 
 
+@pytest.mark.slow
 def test_browser_works_in_a_real_browser(tmp_path):
     """Headless Chromium (Debian's package, driven by playwright): list, sorting, search by button and Enter, links."""
     playwright = pytest.importorskip("playwright.sync_api")

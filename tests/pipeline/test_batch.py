@@ -95,6 +95,7 @@ def test_cli_refuses_bad_input_before_running_anything(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == before and not (out / "runs").exists()
 
 
+@pytest.mark.slow
 def test_smoke_batch_shares_lms_resumes_after_a_kill_and_reruns_as_a_no_op(tmp_path):
     out = tmp_path / "b"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

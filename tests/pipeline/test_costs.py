@@ -48,7 +48,8 @@ def test_estimates_scale_with_work_and_machine_speed(tmp_path):
 
 def test_a_run_dirs_own_profile_is_the_reference(tmp_path):
     cfg = get_config("classroom")
-    costs.save_work(tmp_path, cfg)
+    costs.save_work(tmp_path, cfg)                          # a run killed before its first notebook ended
+    assert "the kit's measured classroom run" in costs.estimate_lines(cfg, ["03_train_sae"], 254.0, tmp_path)[0]
     costs.record_notebook(tmp_path, "03_train_sae", 100.0, _executed(tmp_path / "a.ipynb", [1.0]), 254.0)
     assert "this run dir's last profile" in costs.estimate_lines(cfg, ["03_train_sae"], 254.0, tmp_path)[0]
     assert costs.matmul_gflops(repeats=2, n=256) > 0
