@@ -210,22 +210,45 @@ def _is_intact(folder: Path, shard: dict) -> bool:
                for f in ("acts", "meta"))
 
 
-def _write_shard(folder: Path, manifest: dict, lm: TinyLM, split: TokenSplit, plan: tuple[np.ndarray, np.ndarray],
-                 part: str, k: int, r0: int, r1: int, cfg: HarvestConfig, pbar, dist: Dist = SINGLE) -> int:
-    """Harvest plan rows [r0, r1) as shard k of `part`, rows shuffled; record it; returns tokens forwarded."""
+def _compute_shard(lm: TinyLM, split: TokenSplit, plan: tuple[np.ndarray, np.ndarray], part: str, k: int,
+                   r0: int, r1: int, cfg: HarvestConfig, pbar) -> tuple[np.ndarray, np.ndarray, int]:
+    """Plan rows [r0, r1) of shard k, rows shuffled: (activations, row records, tokens forwarded)."""
     perm = np.random.default_rng([cfg.seed, SALT[part], 2, k]).permutation(r1 - r0)  # row i = plan row r0+perm[i]
     dest = np.empty_like(perm)
     dest[perm] = np.arange(r1 - r0)
     out = np.empty((r1 - r0, lm.cfg.d_mlp), cfg.dtype)
     forwarded = _harvest_rows(lm, split.tokens, *plan, r0, r1, dest, out, cfg.batch_contexts, pbar)
+    return out, _row_info(split, *plan, r0 + perm), forwarded
+
+
+def _store_shard(folder: Path, manifest: dict, part: str, k: int, acts: np.ndarray, rows: np.ndarray,
+                 dist: Dist = SINGLE) -> None:
+    """Write shard k's two files, then record it in the manifest (a shard counts only once both are on disk)."""
     name = f"{part}_{k:05d}"
-    shard = {"index": k, "rows": r1 - r0, "acts": _write_npy(folder / f"{name}.npy", out),
-             "meta": _write_npy(folder / f"{name}.rows.npy", _row_info(split, *plan, r0 + perm))}
+    shard = {"index": k, "rows": len(acts), "acts": _write_npy(folder / f"{name}.npy", acts),
+             "meta": _write_npy(folder / f"{name}.rows.npy", rows)}
     manifest["parts"][part]["shards"] = sorted(manifest["parts"][part]["shards"] + [shard], key=lambda s: s["index"])
     if dist.enabled:                  # one manifest file per rank until rank 0 merges them
         save_json(folder / f".manifest.rank{dist.rank}.json", {p: manifest["parts"][p]["shards"] for p in SPLITS})
     else:
         save_json(folder / "manifest.json", manifest)
+
+
+def _harvest_shards(folder: Path, manifest: dict, lm: TinyLM, splits: dict, plans: dict, todo: list, cfg: HarvestConfig,
+                    pbar, dist: Dist = SINGLE) -> int:
+    """Compute the shards in `todo` one after another while a writer thread stores the previous one (disk and
+    checksums overlap the next shard's forward passes; at most one shard waits in memory); returns tokens forwarded."""
+    from concurrent.futures import ThreadPoolExecutor
+    forwarded, pending = 0, None
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for p, k, r0, r1 in todo:
+            acts, rows, n = _compute_shard(lm, splits[p], plans[p], p, k, r0, r1, cfg, pbar)
+            forwarded += n
+            if pending is not None:
+                pending.result()                        # a failed write stops here, with its own error
+            pending = writer.submit(_store_shard, folder, manifest, p, k, acts, rows, dist)
+        if pending is not None:
+            pending.result()
     return forwarded
 
 
@@ -267,8 +290,7 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
     plans = {p: plan_contexts(len(splits[p]), lm.cfg.n_ctx, n_want[p], ppc, cfg.seed, SALT[p]) for p in SPLITS}
     pbar = tqdm(total=sum((-(-r1 // ppc) - r0 // ppc) * lm.cfg.n_ctx for *_, r0, r1 in todo),
                 desc=f"harvest {model_name}", unit="tok", unit_scale=True)
-    forwarded = sum(_write_shard(folder, manifest, lm, splits[p], plans[p], p, k, r0, r1, cfg, pbar, dist)
-                    for p, k, r0, r1 in todo)
+    forwarded = _harvest_shards(folder, manifest, lm, splits, plans, todo, cfg, pbar, dist)
     pbar.close()
     if dist.enabled:                  # rank 0 merges every rank's shards into the one manifest
         barrier(dist)
