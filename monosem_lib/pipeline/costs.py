@@ -19,10 +19,10 @@ from ..io import load_json, save_json
 
 MIN_CELL_S = 2.0
 START_S = 5.0                      # a notebook's fixed cost: kernel start, imports, loading (not scaled by work)
-# Measured: `make replicate`, classroom profile, on a 254 GFLOP/s 2-core machine (notebook walls in seconds).
-REFERENCE = {"profile": "classroom", "gflops": 254.0,
-             "notebooks": {"00_toy_superposition": 47, "01_train_tiny_lm": 101, "02_harvest_activations": 36,
-                           "03_train_sae": 264, "04_interpret_features": 125, "05_universality": 78,
+# Measured: `make replicate`, classroom profile, on a 367 GFLOP/s 2-core machine (notebook walls in seconds).
+REFERENCE = {"profile": "classroom", "gflops": 367.0,
+             "notebooks": {"00_toy_superposition": 22, "01_train_tiny_lm": 101, "02_harvest_activations": 23,
+                           "03_train_sae": 204, "04_interpret_features": 121, "05_universality": 78,
                            "06_steering": 8}}
 
 
