@@ -71,7 +71,11 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
-    """['sae.l1_coeff=0.003,0.006', ...] -> [(key, values)]; unknown / seed keys and empty lists refused."""
+    """['sae.l1_coeff=0.003,0.006', ...] -> [(key, values)]; unknown / seed keys and empty lists refused.
+
+    Settings that must move together are joined by '+', their values too: `sae.resample+sae.l1_coeff=paper+0.006,
+    2024+0.018` is two grid points, not four.
+    """
     grid, known = [], set(valid_keys())
     for item in items:
         key, sep, values = item.partition("=")
@@ -79,10 +83,15 @@ def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not sep:
             raise ValueError(f"--grid {item!r} must look like key=v1,v2, e.g. --grid sae.l1_coeff=0.003,0.006")
-        if key not in known:
-            raise ValueError(f"--grid: unknown setting {key!r}; valid settings: {', '.join(sorted(known))}")
-        if key in SEED_KEYS:
-            raise ValueError(f"--grid {key}: that setting is set by --seeds; sweep seeds with --seeds")
+        for part in key.split("+"):
+            if part not in known:
+                raise ValueError(f"--grid: unknown setting {part!r}; valid settings: {', '.join(sorted(known))}")
+            if part in SEED_KEYS:
+                raise ValueError(f"--grid {part}: that setting is set by --seeds; sweep seeds with --seeds")
+        n_keys = len(key.split("+"))
+        bad = [v for v in vals if len(v.split("+")) != n_keys]
+        if bad:
+            raise ValueError(f"--grid {key}: value {bad[0]!r} must give {n_keys} values joined by '+', one per setting")
         if not vals:
             raise ValueError(f"--grid {key}= has no values; give at least one, e.g. --grid {key}=v1,v2")
         if len(set(vals)) != len(vals):
@@ -103,13 +112,18 @@ class BatchRun:
     cfg: RunConfig
 
 
+def expand_point(point: dict[str, str]) -> dict[str, str]:
+    """A grid point's settings, linked keys ('a+b' = 'x+y') split into one setting each."""
+    return {k: v for key, val in point.items() for k, v in zip(key.split("+"), val.split("+"))}
+
+
 def plan_runs(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]], overrides: dict) -> list[BatchRun]:
     """Every (grid point, seed) run, each config built and validated now (a bad value stops the batch here)."""
     runs = []
     for values in itertools.product(*[vals for _, vals in grid]):
         point = dict(zip([k for k, _ in grid], values))
         for seed in seeds:
-            ov = {**overrides, **point, **seed_overrides(profile, seed)}
+            ov = {**overrides, **expand_point(point), **seed_overrides(profile, seed)}
             try:
                 cfg = get_config(profile, ov)
             except ValueError as err:
