@@ -7,7 +7,11 @@ def test_profiles_differ_and_classroom_has_paper_dims():
     cfg = get_config("classroom")
     assert (cfg.lm.d_model, cfg.lm.d_mlp) == (128, 512)
     assert get_config("smoke").lm.d_model < cfg.lm.d_model
-    assert set(PROFILES) == {"smoke", "classroom", "paper"}
+    assert set(PROFILES) == {"smoke", "classroom", "full", "paper"}
+    full = get_config("full")                          # the classroom's shapes, 4x the LM tokens and SAE activations
+    assert (full.lm.d_model, full.sae.n_features) == (cfg.lm.d_model, cfg.sae.n_features)
+    assert full.lm_train.max_steps == 4 * cfg.lm_train.max_steps and full.sae.n_acts >= 4 * cfg.sae.n_acts
+    assert full.harvest.n_rows >= full.sae.n_acts and full.eval.n_tokens >= cfg.eval.n_tokens
 
 
 def test_override_is_coerced_to_the_default_type():
@@ -21,7 +25,7 @@ def test_vocab_follows_tokenizer():
 
 
 def test_unknown_profile_lists_valid_ones():
-    with pytest.raises(ValueError, match="valid profiles: smoke, classroom, paper"):
+    with pytest.raises(ValueError, match="valid profiles: smoke, classroom, full, paper"):
         get_config("huge")
 
 

@@ -9,6 +9,7 @@ measured for the kit, `REFERENCE`) by each notebook's work under the new setting
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -122,6 +123,38 @@ def estimate_lines(cfg: RunConfig, notebooks: list[str], gflops: float, run_dir:
         lines.append(f"note: these settings make the run {total / base:.1f}x as long as the {cfg.profile} profile's "
                      f"{base / 60:.1f} min; most of it in {worst} ({est[worst] / 60:.1f} min)")
     return lines
+
+
+# Peak memory of a notebook kernel, measured on classroom (2.99 GB in notebook 04): a fixed part and what grows
+# with the evaluation tokens (codes, their per-feature table, every yardstick per token) and with the side tokens
+# (dense neurons in float16, their per-neuron table, the side codes).
+MEM_FIXED_GB, MEM_PER_EVAL_TOKEN, MEM_PER_SIDE_TOKEN = 1.4, 870, 2600
+
+
+def memory_estimate_gb(cfg: RunConfig) -> float:
+    """Estimated peak RSS of the hungriest notebook kernel (04) for `cfg`, in GB."""
+    return MEM_FIXED_GB + (cfg.eval.n_tokens * MEM_PER_EVAL_TOKEN + cfg.eval.side_tokens * MEM_PER_SIDE_TOKEN) / 1e9
+
+
+def available_memory_gb() -> float:
+    """Memory the system can give a new process now (MemAvailable on Linux; free pages elsewhere), in GB."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024 / 1e9
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 1e9
+
+
+def check_memory(cfg: RunConfig, available_gb: float | None = None) -> None:
+    """One-line ValueError, before anything runs, when the estimated peak exceeds the memory available."""
+    need, have = memory_estimate_gb(cfg), available_memory_gb() if available_gb is None else available_gb
+    if need > have:
+        lower = max(cfg.eval.n_tokens // 2, 1)
+        raise ValueError(f"the {cfg.profile} profile needs an estimated {need:.1f} GB of memory (notebook 04) but "
+                         f"{have:.1f} GB is available; lower the evaluation tokens, e.g. -p eval.n_tokens={lower} "
+                         f"-p eval.side_tokens={max(cfg.eval.side_tokens // 2, 1)} (~{need - (need - MEM_FIXED_GB) / 2:.1f} GB)")
 
 
 def save_work(run_dir: Path, cfg: RunConfig) -> None:

@@ -49,6 +49,7 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
     from papermill.exceptions import PapermillExecutionError
 
     cfg = get_config(profile, overrides)  # validate profile and overrides before starting anything
+    costs.check_memory(cfg)
     run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
     books = list_notebooks(only)
     stages = sorted({s for nb in books for s in notebook_stages(nb)})

@@ -72,7 +72,7 @@ def _cli(*args):
 
 
 @pytest.mark.parametrize("args,says", [
-    (["--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, classroom, paper"),
+    (["--profile", "huge"], "unknown profile 'huge'; valid profiles: smoke, classroom, full, paper"),
     (["--only", "99"], "unknown notebook number(s) 99; available: 00, 01"),
     (["-p", "sae.n_features"], "must look like key=value"),
     (["-p", "sae.n_features=0"], "sae.n_features=0 is not valid"),

@@ -53,3 +53,13 @@ def test_a_run_dirs_own_profile_is_the_reference(tmp_path):
     costs.record_notebook(tmp_path, "03_train_sae", 100.0, _executed(tmp_path / "a.ipynb", [1.0]), 254.0)
     assert "this run dir's last profile" in costs.estimate_lines(cfg, ["03_train_sae"], 254.0, tmp_path)[0]
     assert costs.matmul_gflops(repeats=2, n=256) > 0
+
+
+def test_a_profile_that_needs_more_memory_than_there_is_is_refused_in_one_line():
+    full = get_config("full")
+    need = costs.memory_estimate_gb(full)
+    assert need > costs.memory_estimate_gb(get_config("classroom")) > 2.5
+    costs.check_memory(full, available_gb=need + 1)                              # enough: silent
+    with pytest.raises(ValueError, match=r"the full profile needs an estimated .* GB .* -p eval.n_tokens=1048576"):
+        costs.check_memory(full, available_gb=need - 1)
+    assert costs.available_memory_gb() > 0
