@@ -17,7 +17,9 @@ CATEGORIES = ("arabic", "hebrew", "base64", "dna")
 HEADLINE = ("interp.autointerp_ratio", "interp.autointerp_median.features", "interp.autointerp_median.neurons",
             *[f"interp.proxy.{c}.{w}" for c in CATEGORIES for w in ("feature_corr", "neuron_corr")],
             "univ.median_max_corr.features", "univ.median_max_corr.neurons", "univ.median_max_corr.sae_seed",
-            "sae.A.l0", "sae.A.loss_recovered", "sae.A.fvu", "sae.A.dead_frac", "lm.A.val_loss",
+            "interp.specificity.arabic.feature", "univ.by_density.1e-5_1e-4.median", "steer.n_categories_steered",
+            "steer.k10.n_categories_steered", "sae.A.l0", "sae.A.loss_recovered", "sae.A.fvu", "sae.A.dead_frac",
+            "sae.A.ultralow_frac", "lm.A.val_loss",
             "toy.sae.mmcs", "toy.sae.mcc", "pipeline.wall_s.total")
 
 

@@ -3,7 +3,8 @@
 `python -m monosem_lib batch --profile classroom --seeds 0,1,2 [--grid k=v1,v2 ...] [--only 03,04] --out DIR`;
 `python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way);
 `torchrun --nproc_per_node N -m monosem_lib train --profile P [--run-dir DIR] [--stage lm,harvest,sae]`;
-`python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y)."""
+`python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y);
+`python -m monosem_lib scale BATCH_DIR` (the claims against LM tokens and SAE activations: scale.png, scale.md)."""
 from __future__ import annotations
 
 import argparse
@@ -48,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     so = sub.add_parser("seed-overrides", help="the overrides batch seed N sets, as JSON (for papermill -y)")
     so.add_argument("seed", type=int)
     so.add_argument("--profile", default="classroom", help=f"one of {', '.join(PROFILES)} (default classroom)")
+    sc = sub.add_parser("scale", help="a batch gridded over lm_train.max_steps x sae.n_acts: scale.png and scale.md")
+    sc.add_argument("batch_dir", help="the batch folder (with batch.json)")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
             from .train_parallel import train_stages
             train_stages(args.profile, args.run_dir, [s.strip() for s in args.stage.split(",") if s.strip()],
                          parse_overrides(args.param))
+        elif args.command == "scale":
+            from .scale import write_scale
+            png, md = write_scale(Path(args.batch_dir))
+            print(f"scale: {png} and {md}")
         elif args.command == "seed-overrides":
             import json
             from .batch import parse_seeds, seed_overrides
