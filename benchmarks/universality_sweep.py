@@ -37,7 +37,7 @@ DEFAULT_VARIANTS = {
     "800k activations": {"sae.n_acts": 800_000},
     "lambda x2": {"sae.l1_coeff": 0.012},
     "lambda /2": {"sae.l1_coeff": 0.003},
-    "2024 recipe": {"sae.resample": "2024"},
+    "2024 recipe": {"sae.recipe": "2024"},
     "1,024 features": {"sae.n_features": 1024, "sae.l1_coeff": 0.004},
 }
 LINKED = ("acts", "lm", "tokens", "tokenizer.json", "config")

@@ -78,7 +78,9 @@ class SAEConfig:
     lr: float = 1e-3
     batch_size: int = 1024            # 1,024 beats 4,096 per activation on a 2-core CPU
     n_acts: int = 450_000             # training activations (each read once); 4,096 features: ~8k acts/s on 1 core
-    resample: str = "paper"           # the main recipe: paper | none | reinit | 2024 (2024: no resampling); measured, README
+    recipe: str = "paper"             # the main recipe: paper | 2024 | topk | batchtopk (recipes.py); measured, README
+    resampling: str = "auto"          # dead features: auto (the recipe's own: paper for paper, none for the others)
+                                      # | paper | reinit | none
     normalize: bool = True            # scale inputs so E|x|^2 = d_mlp (as 2024; here paper too): lambda portable across LMs
     resample_at: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4)   # fractions of the run (paper: 25k..100k of 1M steps)
     resample_window: float = 0.05     # dead = not fired during this last fraction of the run (paper: 12.5k steps)
@@ -90,7 +92,8 @@ class SAEConfig:
     ablation_n_acts: int = 150_000
     ablation_lr: float = 4e-3         # 4x lr: a stress test in which features die within a short run (at lr they barely do)
     eval_tokens: int = 32_768         # held-out LM tokens for loss recovered (and held-out rows for sweep/ablation SAEs)
-    alt_recipe: str = "2024"          # the recipe that is not the main one, trained on A and B beside it (`alt.<recipe>.*`)
+    alt_recipe: str = "2024"          # the recipe that is not the main one, trained on A and B beside it (`alt.<recipe>.*`;
+                                      # resampling: its own)
     alt_l1_coeff: float = 0.018       # its lambda (the 2024 penalty weighs f_i by |W_dec,i|: another scale); L0 ~38
     controls: bool = True             # also train the SAE-seed control (A_seed1) and the random-LM control
     k: int = 32                       # topk / batchtopk recipes: active features per token (Gao et al. 2024)
@@ -255,8 +258,16 @@ def valid_keys(cfg: RunConfig | None = None) -> list[str]:
     return [f"{s}.{f.name}" for s in STAGES for f in dataclasses.fields(getattr(cfg, s))]
 
 
+# settings that were renamed or split: refused with a line naming their successors
+RETIRED = {"sae.resample": "sae.resample was split in two: set sae.recipe (paper, 2024, topk, batchtopk) and "
+                           "sae.resampling (auto, none, paper, reinit); e.g. the old sae.resample=reinit is "
+                           "sae.recipe=paper with sae.resampling=reinit"}
+
+
 def set_value(cfg: RunConfig, key: str, value: Any) -> None:
     """Set one dotted setting, with a one-line error listing the valid ones for a bad key."""
+    if key in RETIRED:
+        raise ValueError(RETIRED[key])
     stage, _, name = key.partition(".")
     if stage not in STAGES or not hasattr(getattr(cfg, stage), name):
         raise ValueError(f"unknown setting {key!r}; valid settings: {', '.join(valid_keys(cfg))}")

@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-RESAMPLE = ("paper", "none", "reinit", "2024", "topk", "batchtopk")   # SAE recipes (sae.resample)
+RECIPES = ("paper", "2024", "topk", "batchtopk")        # sae.recipe: the registry's names (sae/recipes.py)
+RESAMPLING = ("auto", "none", "paper", "reinit")        # sae.resampling (sae/resampling.py)
 INF = float("inf")
 
 
@@ -59,12 +60,13 @@ RULES: dict[str, Rule] = {
     "harvest.shard_rows": _int(1), "harvest.dtype": Rule(choices=("float16", "float32")),
     "harvest.batch_contexts": _int(1), "harvest.seed": _int(0),
     "sae.n_features": _int(1, 1 << 20), "sae.l1_coeff": Rule(0, 1000), "sae.lr": Rule(0, 0.1, lo_open=True),
-    "sae.batch_size": _int(1), "sae.n_acts": _int(1), "sae.resample": Rule(choices=RESAMPLE),
+    "sae.batch_size": _int(1), "sae.n_acts": _int(1), "sae.recipe": Rule(choices=RECIPES),
+    "sae.resampling": Rule(choices=RESAMPLING),
     "sae.normalize": Rule(choices=(True, False)), "sae.resample_at": Rule(0, 0.999999, lo_open=True),
     "sae.resample_window": _frac(), "sae.resample_pool": _int(1), "sae.seed": _int(0),
     "sae.sweep_sizes": _int(1, 1 << 20), "sae.sweep_n_acts": _int(1), "sae.ablation_n_features": _int(1, 1 << 20),
     "sae.ablation_n_acts": _int(1), "sae.ablation_lr": Rule(0, 0.1, lo_open=True), "sae.eval_tokens": _int(1),
-    "sae.alt_recipe": Rule(choices=RESAMPLE), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
+    "sae.alt_recipe": Rule(choices=RECIPES), "sae.alt_l1_coeff": Rule(0, 1000), "sae.controls": Rule(choices=(True, False)),
     "sae.k": _int(1, 1 << 20), "sae.aux_coeff": Rule(0, 100), "sae.aux_k": _int(1, 1 << 20),
     "sae.aux_dead_acts": _int(1),
     "eval.n_tokens": _int(1), "eval.side_tokens": _int(1), "eval.batch_windows": _int(1),

@@ -46,7 +46,7 @@ def die(step):
 
 
 for recipe in ("paper", "topk"):
-    c = dataclasses.replace(cfg, resample=recipe, k=8, aux_dead_acts=640)
+    c = dataclasses.replace(cfg, recipe=recipe, k=8, aux_dead_acts=640)
     train_sae(f"{out}/sae_{recipe}", my_slices, 32, c, data.sample(512, seed=1),
               pool_fn=lambda n, seed: data.sample(n, seed=seed), ckpt_every=10, dist=dist, data_id="synthetic-0",
               on_step=die if recipe == "paper" and kill_at is not None else None)

@@ -14,7 +14,8 @@ import torch
 
 from ..exercises import check_target, verdict
 from .metrics import mean_feature_acts
-from .model import SAE, sae_grads
+from .grads import sae_grads
+from .model import SAE
 from .resampling import resample
 from .train import make_optimizer, train_step
 
@@ -62,7 +63,7 @@ def _step_without_projection(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tens
     """The library's step with the decoder-gradient projection left out (to recognise that mistake)."""
     sae_grads(sae, x, l1_coeff, sparse=False)
     opt.step()
-    sae.normalize_decoder()
+    sae.recipe.constrain_weights(sae)
 
 
 def check_train_step(fn: Callable, sae: SAE, x: torch.Tensor, l1_coeff: float, lr: float, warmup: int = 3) -> bool:

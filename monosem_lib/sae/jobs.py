@@ -31,19 +31,22 @@ def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
     return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
 
 
+# the resampling ablation of notebook 03: SAE name -> (recipe, resampling), at an equal budget
+ABLATION = {"paper": ("paper", "paper"), "none": ("paper", "none"), "reinit": ("paper", "reinit"), "2024": ("2024", "auto")}
 Jobs = dict[str, tuple[str, SAEConfig]]          # SAE folder name -> (LM / store name, its settings)
 
 
 def notebook_plan(cfg: SAEConfig, models: tuple[str, ...] = ("A", "B"), control_lm: str = "random") -> dict[str, Jobs]:
     """Every SAE notebook 03 trains, by group: the main ones, the dictionary-size sweep, the resampling ablation
     (equal budget, `ablation_lr`), and the controls (the other recipe, TopK, a second seed, the random-weight LM)."""
-    lam = {cfg.resample: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}           # each recipe's own λ scale
+    lam = {cfg.recipe: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}           # each recipe's own λ scale
     sweep = {f"A_{n}": ("A", dataclasses.replace(cfg, n_features=n, n_acts=cfg.sweep_n_acts)) for n in cfg.sweep_sizes}
-    ablation = {f"ablation_{r}": ("A", dataclasses.replace(
-        cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, resample=r,
-        l1_coeff=lam.get("2024" if r == "2024" else "paper", cfg.l1_coeff))) for r in ("paper", "none", "reinit", "2024")}
-    alt = dataclasses.replace(cfg, resample=cfg.alt_recipe, l1_coeff=cfg.alt_l1_coeff)
-    controls = {**{f"alt_{m}": (m, alt) for m in models}, "topk_A": ("A", dataclasses.replace(cfg, resample="topk"))}
+    ablation = {f"ablation_{name}": ("A", dataclasses.replace(
+        cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, recipe=recipe,
+        resampling=resampling, l1_coeff=lam.get(recipe, cfg.l1_coeff))) for name, (recipe, resampling) in ABLATION.items()}
+    alt = dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto", l1_coeff=cfg.alt_l1_coeff)
+    controls = {**{f"alt_{m}": (m, alt) for m in models},
+                "topk_A": ("A", dataclasses.replace(cfg, recipe="topk", resampling="auto"))}
     if cfg.controls:
         controls.update({"A_seed1": ("A", dataclasses.replace(cfg, seed=cfg.seed + 1)), control_lm: (control_lm, cfg)})
     return {"main": {m: (m, cfg) for m in models}, "sweep": sweep, "ablation": ablation, "controls": controls}

@@ -1,7 +1,8 @@
 """Train an SAE on MLP activations: Adam, batches read without replacement, resampling, checkpoints.
 
-Resampling (`SAEConfig.resample`): `paper` (PAPER.md, 'Neuron resampling'), `none`, `reinit`
-(dead features get a fresh random encoder/decoder row) or `2024` (the 2024 recipe, no resampling).
+The recipe (`SAEConfig.recipe`, recipes.py) decides the architecture and loss; resampling (`SAEConfig.resampling`,
+resampling.py) is a separate strategy: `paper` (PAPER.md, 'Neuron resampling'), `reinit`, `none`, or `auto`
+(the recipe's own).
 The paper resamples at steps 25k/50k/75k/100k of 1M with a 12.5k-step window; runs here are
 ~1,000x shorter, so the schedule is in fractions of the run: at `resample_at` (default 10/20/30/40%)
 features that have not fired during the last `resample_window` of the run (default 5%, i.e. half
@@ -33,11 +34,12 @@ from ..config import SAEConfig, validate_stage
 from ..distributed import (SINGLE, Dist, average_grads, barrier, broadcast_from_main, check_same, fingerprint,
                            mean_over_ranks, sum_over_ranks)
 from ..io import load_json, save_json, save_tensors
-from .model import REDO_SAE, SAE, TOPK_RECIPES, geometric_median, load_sae, sae_grads, sae_loss, save_sae
-from .resampling import resample
+from .grads import sae_grads, sae_loss
+from .model import REDO_SAE, SAE, geometric_median, load_sae, save_sae
+from .recipes import get_recipe
+from .resampling import resample, resampling_rule
 
 SPARSE_BELOW = 0.08        # use the sparse path while the last step's density (L0 / n_features) is below this
-NO_RESAMPLING = ("none", "2024", "topk", "batchtopk")   # recipes that never resample dead features
 COUNT_LAST = 0.25          # feature firings are counted over this last fraction of the run (train_densities)
 
 PoolFn = Callable[[int, int], torch.Tensor]          # (n, seed) -> n random training rows (store.sample)
@@ -54,20 +56,14 @@ def schedule(cfg: SAEConfig) -> dict:
     """Steps of the run, resampling steps, dead window and log interval, all from cfg."""
     n_steps = cfg.n_acts // cfg.batch_size
     window = max(1, round(cfg.resample_window * n_steps))
-    at = [] if cfg.resample in NO_RESAMPLING else sorted({round(a * n_steps) for a in cfg.resample_at})
+    at = [] if resampling_rule(cfg.recipe, cfg.resampling) is None else sorted({round(a * n_steps) for a in cfg.resample_at})
     return {"n_steps": n_steps, "resample_steps": [s for s in at if window <= s < n_steps], "window": window,
             "log_every": max(1, n_steps // 250)}
 
 
 def lr_l1_at(step: int, n_steps: int, cfg: SAEConfig) -> tuple[float, float]:
-    """(lr, λ) at a step: constant (paper); 2024: λ warm-up over the first 5%, LR cool-down over the last 20%."""
-    if cfg.resample in TOPK_RECIPES:          # sparsity is set by k: no penalty
-        return cfg.lr, 0.0
-    if cfg.resample != "2024":
-        return cfg.lr, cfg.l1_coeff
-    warm, cool = max(1, round(0.05 * n_steps)), max(1, round(0.2 * n_steps))
-    lr = cfg.lr * min(1.0, (n_steps - step) / cool)
-    return lr, cfg.l1_coeff * min(1.0, (step + 1) / warm)
+    """(lr, λ) at a step, by the recipe's schedule (constant for the paper's; 2024: λ warm-up, LR cool-down)."""
+    return get_recipe(cfg.recipe).schedule(step, n_steps, cfg.lr, cfg.l1_coeff)
 
 
 def make_optimizer(sae: SAE, lr: float) -> torch.optim.Adam:
@@ -78,10 +74,10 @@ def make_optimizer(sae: SAE, lr: float) -> torch.optim.Adam:
 
 @torch.no_grad()
 def init_sae(d_mlp: int, cfg: SAEConfig, sample: torch.Tensor) -> SAE:
-    """A fresh SAE: input scale so that E‖x‖² = d_mlp (2024 recipe, or cfg.normalize), b_dec = geometric median."""
-    recipe = cfg.resample if cfg.resample in ("2024",) + TOPK_RECIPES else "paper"
-    sae = SAE(d_mlp, cfg.n_features, recipe, seed=cfg.seed, k=cfg.k).to(sample.device)
-    if sae.recipe == "2024" or cfg.normalize:
+    """A fresh SAE: input scale so that E‖x‖² = d_mlp (cfg.normalize, or a recipe that always normalises),
+    b_dec = geometric median."""
+    sae = SAE(d_mlp, cfg.n_features, cfg.recipe, seed=cfg.seed, k=cfg.k).to(sample.device)
+    if sae.recipe.always_normalize or cfg.normalize:
         sae.scale.fill_((d_mlp / sample.pow(2).sum(1).mean().clamp_min(1e-12)).sqrt())
     sae.b_dec.copy_(geometric_median(sample * sae.scale))
     return sae
@@ -107,11 +103,13 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
                "counts": active.sum(0), "density": 1.0}
     else:
         out = sae_grads(sae, x, l1_coeff, sparse=mode == "auto" and density < SPARSE_BELOW)
-    if sae.arch.k and aux[0] > 0 and dead is not None and bool(dead.any()):
+    if dead is not None and bool(dead.any()):
         residual = (x - sae.decode_scaled(sae.activate(sae.pre_acts(x), train_batch=True))).detach() \
-            if mode == "reference" else out["residual"].mul(-0.5 * out["residual"].numel())
-        out["aux"] = auxk_loss_backward(sae, x, residual, dead, *aux)
-        out["loss"] = out["loss"] + out["aux"]
+            if mode == "reference" else out["dL_dxhat"].mul(-0.5 * out["dL_dxhat"].numel())     # x − x̂
+        aux_loss = sae.recipe.aux_grads(sae, x, residual, dead, *aux)
+        if aux_loss is not None:
+            out["aux"] = aux_loss
+            out["loss"] = out["loss"] + aux_loss
     if dist.enabled:
         average_grads(list(sae.parameters()), len(x), dist)
         out["loss"], out["mse"], out["l0"] = mean_over_ranks(torch.stack([out["loss"].detach(), out["mse"].detach(),
@@ -121,30 +119,10 @@ def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: 
             out["kept_min"] = mean_over_ranks(out["kept_min"].detach().reshape(1), 1, dist)[0]
     out["ok"] = math.isfinite(out["loss"].item())
     if out["ok"]:
-        sae.project_decoder_grad()
-        if sae.recipe == "2024":
-            torch.nn.utils.clip_grad_norm_(sae.parameters(), 1.0)
+        sae.recipe.constrain_grads(sae)
         opt.step()
-        sae.normalize_decoder()
+        sae.recipe.constrain_weights(sae)
     return out
-
-
-def auxk_loss_backward(sae: SAE, x: torch.Tensor, residual: torch.Tensor, dead: torch.Tensor, coeff: float,
-                       k_aux: int) -> torch.Tensor:
-    """AuxK (Gao et al. 2024): the top-k_aux *dead* features reconstruct the main reconstruction's residual.
-
-    Adds coeff · MSE(residual, their reconstruction) to the parameters' gradients (autograd over the dead
-    rows only: few of them, so this costs little) and returns that loss term.
-    """
-    idx = dead.nonzero().squeeze(1)
-    with torch.enable_grad():
-        x_bar = x - sae.b_dec if sae.unit_decoder else x
-        pre = torch.addmm(sae.b_enc[idx], x_bar, sae.W_enc[idx].T)
-        vals, top = pre.topk(min(k_aux, len(idx)), dim=1)
-        f = torch.zeros_like(pre).scatter(1, top, vals.relu())
-        loss = coeff * (f @ sae.W_dec[idx] - residual).pow(2).mean()
-        loss.backward()
-    return loss.detach()
 
 
 def _save_ckpt(folder: Path, step: int, sae: SAE, opt: torch.optim.Optimizer, last_fired: torch.Tensor,
@@ -247,14 +225,11 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
         lr, l1 = lr_l1_at(step, n_steps, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        dead_now = (step - last_fired) >= aux_window if sae.arch.k else None    # AuxK's dead features
+        dead_now = (step - last_fired) >= aux_window if sae.recipe.uses_k else None    # AuxK's dead features
         out = train_step(sae, opt, x, l1, mode, density, dead_now, (cfg.aux_coeff, cfg.aux_k), dist)
         density = out["density"]
-        if sae.recipe == "batchtopk" and out["ok"] and out.get("kept_min") is not None:
-            n_mean = step - count_from + 1        # θ = mean of the batches' smallest kept value over the last
-            with torch.no_grad():                 # quarter (Bussmann et al.); before that, the latest batch's
-                t = sae.threshold
-                t.copy_(out["kept_min"] if n_mean <= 1 else t + (out["kept_min"] - t) / n_mean)
+        if out["ok"]:
+            sae.recipe.update_state(sae, out, n_mean=step - count_from + 1)
         if not out["ok"]:
             bar.close()
             kept = f"the last good checkpoint {last_ok} is kept" if last_ok else "no checkpoint was written yet"
@@ -270,7 +245,8 @@ def train_sae(folder: str | Path, batches, d_mlp: int, cfg: SAEConfig, init_samp
             pool = (None if not dist.is_main else
                     pool_fn(pool_rows, cfg.seed * 1_000_003 + step).to(x.device) * sae.scale if pool_fn is not None
                     else torch.cat(pool_batches)[-pool_rows:])
-            n = resample(sae, opt, dead, pool, l1, cfg.resample, seed=cfg.seed * 1_000_003 + step) \
+            n = resample(sae, opt, dead, pool, l1, resampling_rule(cfg.recipe, cfg.resampling),
+                         seed=cfg.seed * 1_000_003 + step) \
                 if dist.is_main else 0
             if dist.enabled:          # rank 0 decided: every rank takes its weights and Adam moments
                 broadcast_from_main(resampled_state(sae, opt), dist)

@@ -45,13 +45,7 @@ def row_pin_hook(sae: SAE, features: torch.Tensor, values: torch.Tensor) -> MlpH
     def hook(x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != len(features):
             raise ValueError(f"the hook pins {len(features)} rows, the batch has {x.shape[0]}")
-        if sae.arch.k:               # TopK: a feature's value depends on the others, so encode them all
-            f = sae.encode(x).gather(2, features.view(-1, 1, 1).expand(-1, x.shape[1], 1))[..., 0]
-        else:
-            z = x * sae.scale
-            if sae.unit_decoder:
-                z = z - sae.b_dec
-            f = torch.relu(torch.einsum("btd,bd->bt", z, sae.W_enc[features]) + sae.b_enc[features][:, None])
+        f = sae.encode_features(x, features)                                      # [B, T]
         delta = torch.where(keep[:, None], torch.zeros_like(f), v[:, None] - f)       # [B, T]
         return x + delta[..., None] * d[:, None, :]
     return hook

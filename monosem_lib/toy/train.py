@@ -32,7 +32,7 @@ def ground_truth_config(cfg: ToyConfig) -> ToyModelConfig:
 def toy_sae_config(cfg: ToyConfig) -> SAEConfig:
     """The kit's SAE settings for the toy: the paper recipe with resampling, toy-sized."""
     return SAEConfig(n_features=cfg.sae_n_features, l1_coeff=cfg.sae_l1_coeff, batch_size=cfg.sae_batch_size,
-                     n_acts=cfg.sae_n_acts, resample="paper", seed=cfg.seed, resample_pool=4096)
+                     n_acts=cfg.sae_n_acts, recipe="paper", resampling="paper", seed=cfg.seed, resample_pool=4096)
 
 
 def load_or_train_toy(path: str | Path, mcfg: ToyModelConfig, steps: int, lr: float, seed: int) -> ToyModel:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..harvest.streaming import row_slice, to_scipy as _scipy  # noqa: F401  (row_slice: re-exported)
 from ..lm.model import TinyLM, load_lm
-from ..sae.codes import sparse_block, to_csr
+from ..sae.codes import to_csr
 from ..sae.model import SAE, load_sae
 
 
@@ -73,7 +73,7 @@ def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None
     rows, cols, vals = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)], [torch.zeros(0)]
     quiet = {"disable": True} if desc is None else {}         # passing disable=False would override TQDM_DISABLE
     for i in tqdm(range(0, len(x), chunk), desc=desc, leave=False, **quiet):
-        r, c, v = sparse_block(sae, x[i:i + chunk].cpu())
+        r, c, v = sae.code_pairs(x[i:i + chunk].cpu())
         rows.append(r + i), cols.append(c), vals.append(v)
     return to_csr(torch.cat(rows), torch.cat(cols), torch.cat(vals), (len(x), sae.n_features))
 

@@ -74,7 +74,7 @@ def test_paper_resampling_revives_dead_features(tmp_path):
     cfg = dataclasses.replace(CFG, n_acts=64 * 60, n_features=256, l1_coeff=0.2, lr=1e-2)
     out = {}
     for strategy in ("paper", "none"):
-        c = dataclasses.replace(cfg, resample=strategy)
+        c = dataclasses.replace(cfg, resampling=strategy)
         sae, hist = train_sae(tmp_path / strategy, batches_for(c), D, c, DATA.sample(512))
         out[strategy] = (hist, sae_stats(sae, DATA.sample(2000, seed=7)))
     hist = out["paper"][0]
