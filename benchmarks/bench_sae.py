@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import SAEConfig  # noqa: E402
 from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.sae.train import init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -29,7 +29,7 @@ from monosem_lib.lm.model import TinyLM  # noqa: E402
 from monosem_lib.lm.train import make_optimizer as lm_optimizer  # noqa: E402
 from monosem_lib.pipeline.costs import matmul_gflops  # noqa: E402
 from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.sae.train import init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step  # noqa: E402
 
 
 def lm_flops_per_token(c) -> tuple[float, float]:

@@ -14,11 +14,10 @@ import dataclasses
 import torch
 
 from ..config import SAEConfig
-from ..distributed import SINGLE, Dist
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors
 from .model import REDO_SAE, SAE
-from .train import schedule, train_sae
+from .train import TrainOptions, schedule, train_sae
 
 MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
 
@@ -53,23 +52,26 @@ def notebook_plan(cfg: SAEConfig, models: tuple[str, ...] = ("A", "B"), control_
 
 
 def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
-                       dist: Dist = SINGLE, **kwargs) -> tuple[SAE, dict]:
+                       opts: TrainOptions | None = None) -> tuple[SAE, dict]:
     """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts;
-    under torchrun each rank reads its own slice of every batch."""
+    under torchrun (opts.dist) each rank reads its own slice of every batch."""
+    opts = opts or TrainOptions()
     epochs = -(-cfg.n_acts // max(1, store.n_rows))
     sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
-    part = {"part": (dist.rank, dist.world)} if dist.enabled else {}
+    part = {"part": (opts.dist.rank, opts.dist.world)} if opts.dist.enabled else {}
+    if opts.dist.enabled:
+        opts = dataclasses.replace(opts, data_id=store.fingerprint())
     return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
                                                               device=device, start_batch=start, **part),
                      store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
-                     dist=dist, data_id=store.fingerprint() if dist.enabled else "", **kwargs)
+                     opts=opts)
 
 
 def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
                on_step: Callable[[int], None] | None = None) -> dict:
     """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
-    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
-                              on_step=on_step)[1]
+    opts = TrainOptions(desc=f"SAE {Path(folder).name}", on_step=on_step)
+    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, opts=opts)[1]
 
 
 def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,

@@ -6,9 +6,7 @@ import torch
 from monosem_lib.config import SAEConfig
 from monosem_lib.sae.model import SAE
 from monosem_lib.sae.synthetic import SyntheticActs
-from monosem_lib.sae.train import (
-    init_sae,
-)
+from monosem_lib.sae.step import init_sae
 
 D = 32
 

@@ -7,11 +7,8 @@ from monosem_lib.sae.metrics import (
     sae_stats,
 )
 from monosem_lib.sae.resampling import resample
-from monosem_lib.sae.train import (
-    make_optimizer,
-    train_sae,
-    train_step,
-)
+from monosem_lib.sae.step import make_optimizer, train_step
+from monosem_lib.sae.train import train_sae
 from tests.sae.common import CFG, DATA, D, batches_for, make_sae
 
 

@@ -6,11 +6,12 @@ import torch
 
 from monosem_lib.config import get_config
 from monosem_lib.io import load_tensors
-from monosem_lib.sae import train as ts
+from monosem_lib.sae import step as ts
 from monosem_lib.sae.metrics import sae_stats
 from monosem_lib.sae.grads import sae_grads, sae_loss
 from monosem_lib.sae.model import SAE, load_sae
-from monosem_lib.sae.train import init_sae, make_optimizer, train_sae, train_step
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step
+from monosem_lib.sae.train import TrainOptions, train_sae
 from tests.sae.common import CFG, D, DATA, batches_for
 
 TOPK = dataclasses.replace(CFG, recipe="topk", k=4, n_features=128, n_acts=64 * 60, lr=3e-3)
@@ -96,9 +97,9 @@ def test_auxk_moves_only_dead_features_encoders_and_reduces_dead_features(tmp_pa
 @pytest.mark.parametrize("recipe", ["topk", "batchtopk"])
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, recipe):
     cfg = dataclasses.replace(TOPK, recipe=recipe, n_acts=64 * 24)
-    train_sae(tmp_path / "full", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4)
-    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4, stop_after=10)
-    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4)
+    train_sae(tmp_path / "full", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
+    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4, stop_after=10))
+    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
     a, b = load_tensors(tmp_path / "full" / "sae.safetensors"), load_tensors(tmp_path / "res" / "sae.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
 

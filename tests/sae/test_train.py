@@ -7,6 +7,7 @@ import torch
 
 from monosem_lib.config import get_config
 from monosem_lib.io import load_tensors
+from monosem_lib.sae import step
 from monosem_lib.sae import train as ts
 from monosem_lib.sae.metrics import (
     density_stats,
@@ -15,20 +16,15 @@ from monosem_lib.sae.metrics import (
 )
 from monosem_lib.sae.grads import sae_grads
 from monosem_lib.sae.model import load_sae
-from monosem_lib.sae.train import (
-    init_sae,
-    make_optimizer,
-    train_sae,
-    train_step,
-    validate,
-)
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step
+from monosem_lib.sae.train import TrainOptions, train_sae, validate
 from monosem_lib.sae.jobs import train_densities, train_sae_on_store
 from tests.sae.common import CFG, DATA, D, batches_for, make_sae
 
 
 @pytest.mark.parametrize("recipe", ["paper", "2024"])
 def test_sparse_steps_track_the_autograd_reference(recipe, monkeypatch):
-    monkeypatch.setattr(ts, "SPARSE_BELOW", 1.1)          # force the sparse path from the first step
+    monkeypatch.setattr(step, "SPARSE_BELOW", 1.1)          # force the sparse path from the first step
     a = make_sae(recipe)
     b = make_sae(recipe)
     opt_a, opt_b = make_optimizer(a, 1e-3), make_optimizer(b, 1e-3)
@@ -72,7 +68,7 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
         for k, x in enumerate(DATA.batches(64, 24, start), start):
             yield x * float("nan") if k == 9 else x
     with pytest.raises(FloatingPointError, match=r"at step 9; the last good checkpoint step_0000007"):
-        train_sae(tmp_path / "s", poisoned, D, CFG, DATA.sample(512), ckpt_every=4)
+        train_sae(tmp_path / "s", poisoned, D, CFG, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
     assert (tmp_path / "s" / "checkpoints" / "step_0000007.safetensors").exists()
     assert not (tmp_path / "s" / "sae.safetensors").exists()
 
@@ -80,10 +76,10 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
 @pytest.mark.parametrize("pool", ["pool_fn", "stream"])
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, pool):
     pool_fn = (lambda n, seed: DATA.sample(n, seed)) if pool == "pool_fn" else None
-    _, full = train_sae(tmp_path / "full", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4)
+    _, full = train_sae(tmp_path / "full", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4))
     # killed after step 10, between checkpoints and inside the pool window before the step-12 resampling
-    train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4, stop_after=10)
-    _, hist = train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4)
+    train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4, stop_after=10))
+    _, hist = train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4))
     a, b = load_tensors(tmp_path / "full" / "sae.safetensors"), load_tensors(tmp_path / "res" / "sae.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert hist["loss"] == full["loss"] and hist["resample"] == full["resample"]
