@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import set_value  # noqa: E402
-from monosem_lib.pipeline.run_dir import saved_config  # noqa: E402
+from monosem_lib.pipeline.run import saved_config  # noqa: E402
 from monosem_lib.sae.metrics import sae_stats  # noqa: E402
 from monosem_lib.sae.jobs import train_saes  # noqa: E402
 from monosem_lib.universality.matching import encode_sparse, load_twins, max_correlation  # noqa: E402

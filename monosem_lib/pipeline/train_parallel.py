@@ -29,7 +29,8 @@ from ..lm.train import train_lm
 from ..sae.jobs import train_sae_on_store
 from ..sae.train import TrainOptions
 from ..text.splits import prepare_tokens
-from .run_dir import CONTROL_LM, MODEL_NAMES, default_run_dir, prepare_run_dir
+from .run import CONTROL_LM, MODEL_NAMES
+from .run_dir import default_run_dir, prepare_run_dir
 
 STAGES = ("lm", "harvest", "sae")
 PINNED = {"lm": ["data", "tokenizer", "lm", "lm_train"], "harvest": ["harvest"], "sae": ["sae"]}
