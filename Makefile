@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 # idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: replicate test test-slow test-all test-tl4 venv clean-runs
+.PHONY: replicate test test-slow test-all test-tl4 student venv clean-runs
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,11 @@ TL4 ?= 4.3.0
 test-tl4: venv
 	$(PY) -m pip install -q --no-deps --target $(VENV)/tl4 transformer-lens==$(TL4)
 	PYTHONPATH=$(VENV)/tl4 $(PY) -m pytest -q tests/lm/test_hooked.py
+
+# `make student`: copies of the notebooks in student/ in which every implement-and-check exercise holds its stub
+# (it raises NotImplementedError until filled in) with the solution folded under it; the shipped ones stay solved.
+student: venv
+	$(PY) -m monosem_lib student --out student
 
 clean-runs:
 	rm -rf runs/

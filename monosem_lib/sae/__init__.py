@@ -19,5 +19,5 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "plots": ("plot_feature_density", "plot_resampling_ablation", "plot_sae_comparison", "plot_sae_training"),
     "codes": ("cached_codes",),
     "saelens": ("export_saelens", "import_saelens"),
-    "exercises": ("check_resample", "check_top_feature", "check_train_step"),
+    "exercises": ("check_resample", "check_top_feature", "check_train_step", "exercise_run"),
 })

@@ -5,7 +5,7 @@ Its public names, each imported on first use (`monosem_lib.exports`); the module
 from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "controls": ("STEERED_RULE", "at_k", "matched_controls", "scorecard_entries", "sweep_summary"),
+    "controls": ("STEERED_RULE", "at_k", "is_steered", "matched_controls", "scorecard_entries", "sweep_summary"),
     "exercises": ("check_ablate_feature", "check_pin_feature"),
     "report": ("dose_remark", "feature_notes", "first_passing_k", "scorecard_excerpt", "steering_verdict"),
     "steer": ("ablate_hook", "check_strength", "clamp_hook", "effect_html", "feature_activation",

@@ -107,3 +107,23 @@ def sample_pinned(lm: TinyLM, tok: Tokenizer, sae: SAE, pins: Sequence[Pin], pro
             seq = torch.cat([seq, nxt[:, None]], 1)
         out[s:e, j] = seq[:, len(ids):].view(e - s, n_samples, n_new).cpu()
     return out.view(P, len(prompts) * n_samples, n_new)
+
+
+@torch.no_grad()
+def sample_hooked(lm: TinyLM, tok: Tokenizer, hooks: Sequence[MlpHook | None], prompts: Sequence[str],
+                  n_samples: int = 4, n_new: int = 24, temperature: float = 1.0, top_k: int | None = 40,
+                  seed: int = 0) -> torch.Tensor:
+    """`sample_pinned` for any hooks (one batch per hook and prompt; None: unsteered), with the same uniform draws:
+    a hook equal to the library's pin gives the library's samples, so a different one shows in what it writes."""
+    u = torch.rand(len(prompts), n_samples, n_new, generator=torch.Generator().manual_seed(seed))
+    device = next(lm.parameters()).device
+    out = torch.empty(len(hooks), len(prompts), n_samples, n_new, dtype=torch.long)
+    for h, hook in enumerate(hooks):
+        for j, prompt in enumerate(prompts):
+            ids = check_prompt(tok, prompt, lm.cfg.n_ctx).to(device)
+            seq = ids[None].repeat(n_samples, 1)
+            for t in range(n_new):
+                nxt = draw(next_token_logits(lm, seq[:, -lm.cfg.n_ctx:], hook), u[j, :, t].to(device), temperature, top_k)
+                seq = torch.cat([seq, nxt[:, None]], 1)
+            out[h, j] = seq[:, len(ids):].cpu()
+    return out.view(len(hooks), len(prompts) * n_samples, n_new)
