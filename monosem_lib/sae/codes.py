@@ -66,7 +66,7 @@ def _saved_identity(path: Path) -> dict | None:
         with safe_open(str(path), "pt") as fh:
             meta = fh.metadata() or {}
         return json.loads(meta["identity"])
-    except Exception:                       # unreadable header: treat as absent; load_tensors names the damage
+    except Exception:  # noqa: BLE001 - an unreadable header is treated as absent; load_tensors names the damage
         return None
 
 

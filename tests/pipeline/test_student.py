@@ -51,7 +51,7 @@ PAIRS = pairs()
 def defined(code: str, name: str, **names) -> object:
     """The function `name` defined by a cell's code, run with the notebook's imports and `names` in scope."""
     scope = {"torch": torch, "np": np, "ms": ms, "rankdata": rankdata, **names}
-    exec(compile(code, f"<{name}>", "exec"), scope)          # noqa: S102 - the notebooks' own cells
+    exec(compile(code, f"<{name}>", "exec"), scope)          # the notebooks' own cells
     return scope[name]
 
 
