@@ -77,7 +77,7 @@ class HarvestConfig:
 
 @dataclass
 class SAEConfig:
-    """The sparse autoencoder and its training (PAPER.md: 'The sparse autoencoder')."""
+    """The sparse autoencoder and its training (Bricken et al. 2023, 'The sparse autoencoder')."""
     n_features: int = setting(4096, integer(1, BIG))
     # λ of the main (paper) recipe, on normalised inputs: 4,096 -> L0 ~26 after 450k acts
     l1_coeff: float = setting(0.006, number(0, 1000, hint="; the profiles use 0.006-0.03 on normalised inputs"))

@@ -49,3 +49,13 @@ def test_make_test_lints_with_the_ruff_rules_of_pyproject():
     assert {"F", "E4", "E7", "E9", "W"} <= set(lint["select"])
     assert "ruff" in {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
                       ["optional-dependencies"]["dev"]}
+
+
+def test_readme_is_short_and_every_link_stays_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 12_000
+    for doc in ("README.md", "docs/USAGE.md", "docs/RESULTS.md"):
+        text = (ROOT / doc).read_text()
+        assert "../" not in text.replace("](../", "]("), doc              # nothing outside the clone
+        for link in re.findall(r"\]\(([^)#]+)\)", text):
+            assert link.startswith("http") or (ROOT / doc).parent.joinpath(link).exists(), (doc, link)

@@ -4,7 +4,8 @@
 `python -m monosem_lib aggregate --out DIR [--by k ...] RUN_DIR ...` (run dirs made any other way);
 `torchrun --nproc_per_node N -m monosem_lib train --profile P [--run-dir DIR] [--stage lm,harvest,sae]`;
 `python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y);
-`python -m monosem_lib student --out DIR` (the notebooks with every implement exercise as a stub to fill in)."""
+`python -m monosem_lib student --out DIR` (the notebooks with every implement exercise as a stub to fill in);
+`python -m monosem_lib report --out docs/RESULTS.md DIR ...` (measured figures from run or batch dirs)."""
 from __future__ import annotations
 
 import argparse
@@ -57,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
     _profile(so)
     st = sub.add_parser("student", help="student copies of the notebooks: each implement exercise holds its stub")
     st.add_argument("--out", required=True, help="folder for the copies (e.g. student/)")
+    rep = sub.add_parser("report", help="docs/RESULTS.md from run dirs (scorecard.json) or batch dirs (batch.json)")
+    rep.add_argument("dirs", nargs="+", help="run or batch dirs")
+    rep.add_argument("--out", required=True, help="the markdown file (its hand-written preamble is kept)")
     return ap
 
 
@@ -106,12 +110,18 @@ def _student(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .results import write_results
+    print(f"report: {write_results(args.out, [Path(d) for d in args.dirs])}")
+    return 0
+
+
 def _only(args) -> list[str] | None:
     return [o.strip() for o in args.only.split(",")] if getattr(args, "only", None) else None
 
 
 COMMANDS = {"run": _run, "batch": _batch, "aggregate": _aggregate, "train": _train, "seed-overrides": _seed_overrides,
-            "student": _student}
+            "student": _student, "report": _report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The sparse autoencoder (PAPER.md, 'The sparse autoencoder'): its weights, encode / decode, save and load.
+"""The sparse autoencoder (Bricken et al. 2023, 'The sparse autoencoder'): its weights, encode / decode, save and load.
 
     x̄ = x − b_dec;   f = ReLU(W_enc x̄ + b_enc);   x̂ = W_dec f + b_dec
     loss = mean over elements of (x − x̂)²  +  λ · mean over batch of Σ_i f_i

@@ -1,4 +1,4 @@
-"""Dead-feature resampling (PAPER.md, 'Neuron resampling'): a strategy of its own, optional for any recipe.
+"""Dead-feature resampling (Bricken et al. 2023, 'Neuron resampling'): a strategy of its own, optional for any recipe.
 
 `sae.resampling` picks one of `RESAMPLING` ('paper': from the inputs the SAE reconstructs worst; 'reinit': fresh
 random rows), 'none', or 'auto' (the recipe's own: the paper's rule for the 2023 recipe, none for the others,

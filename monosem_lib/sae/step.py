@@ -4,7 +4,7 @@
     -> averaged over ranks (torchrun) -> the recipe's gradient constraint -> Adam -> its weight constraint
 
 For the paper's recipe the constraints are the decoder-gradient projection and the renormalisation of the
-decoder rows (PAPER.md, 'The sparse autoencoder'); notebook 03's Exercise A writes this step by hand.
+decoder rows (Bricken et al. 2023, 'The sparse autoencoder'); notebook 03's Exercise A writes this step by hand.
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 when it is due, a log line, a checkpoint. Each is a named function below; the step itself is in step.py.
 
 The recipe (`SAEConfig.recipe`, recipes.py) decides the architecture and loss; resampling (`SAEConfig.resampling`,
-resampling.py) is a separate strategy: `paper` (PAPER.md, 'Neuron resampling'), `reinit`, `none`, or `auto`
+resampling.py) is a separate strategy: `paper` (Bricken et al. 2023, 'Neuron resampling'), `reinit`, `none`, or `auto`
 (the recipe's own). The paper resamples at steps 25k/50k/75k/100k of 1M with a 12.5k-step window; runs here are
 ~1,000x shorter, so the schedule is in fractions of the run: at `resample_at` (default 10/20/30/40%) features
 that have not fired during the last `resample_window` of the run (default 5%, i.e. half the interval, as in the

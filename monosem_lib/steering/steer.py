@@ -1,4 +1,4 @@
-"""Causal checks of SAE features (PAPER.md, "Causal checks"): ablation and pinned sampling.
+"""Causal checks of SAE features (Bricken et al. 2023, "Causal checks"): ablation and pinned sampling.
 
 Both act through the LM's one MLP hook and keep the SAE's reconstruction error, so that only
 feature i changes:  x ← x + (v − f_i(x))·d_i,  with d_i = W_dec[i] in raw activation units.
