@@ -5,7 +5,7 @@ Its public names, each imported on first use (`monosem_lib.exports`); the module
 from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "autointerp": ("ConciseExplainer", "HeldoutText", "example_rows", "pick_units", "score_unit"),
+    "autointerp": ("ConciseExplainer", "HeldoutText", "example_rows", "pick_units", "score_unit", "score_units"),
     "browse": ("feature_panel", "has_widget_frontend", "resolve_feature"),
     "categories": ("FAMILIES", "best_correlations", "best_units", "build_category_proxies", "category_entries",
                    "category_features", "feature_correlations", "format_table", "neuron_columns", "neuron_pass",

@@ -10,7 +10,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "report": ("dose_remark", "feature_notes", "first_passing_k", "scorecard_excerpt", "steering_verdict"),
     "steer": ("ablate_hook", "check_strength", "clamp_hook", "effect_html", "feature_activation",
               "has_widget_frontend", "loglik_change", "mean_ablate_hook", "resolve_feature", "steer_demo_html",
-              "steering_panel"),
+              "next_token_kl", "steering_panel"),
     "sweep": ("dose_response", "pinned_sweep"),
     "targets": ("column_max", "column_stats", "load_category_features"),
     "writers": ("writer_lines", "writer_report"),
