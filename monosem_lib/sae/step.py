@@ -48,16 +48,19 @@ def gradients(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor, l1_coeff: f
     loss, mse, f = sae_loss(sae, x, l1_coeff)
     loss.backward()
     active = f.detach() > 0
-    x_hat = sae.decode_scaled(f.detach())
     return {"loss": loss.detach(), "mse": mse.detach(), "l0": active.sum(1).float().mean(), "counts": active.sum(0),
-            "density": 1.0, "dL_dxhat": (x_hat - x).mul_(2.0 / x.numel())}
+            "density": 1.0}
 
 
 def add_aux_loss(sae: SAE, x: torch.Tensor, out: dict, dead: torch.Tensor | None, aux: tuple[float, int]) -> None:
     """The recipe's auxiliary loss on the `dead` features (TopK: AuxK on the residual x − x̂), into out['loss']."""
     if dead is None or not bool(dead.any()):
         return
-    residual = out["dL_dxhat"].mul(-0.5 * out["dL_dxhat"].numel())          # dL/dx̂ = 2(x̂ − x)/N  ->  x − x̂
+    if "dL_dxhat" in out:                                                    # dL/dx̂ = 2(x̂ − x)/N  ->  x − x̂
+        residual = out["dL_dxhat"].mul(-0.5 * out["dL_dxhat"].numel())
+    else:                                                                    # the autograd reference: recompute
+        with torch.no_grad():
+            residual = x - sae.decode_scaled(sae.activate(sae.pre_acts(x), train_batch=True))
     aux_loss = sae.recipe.aux_grads(sae, x, residual, dead, *aux)
     if aux_loss is not None:
         out["aux"] = aux_loss
