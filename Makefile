@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE := 1
 # idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: replicate test test-slow test-all test-tl4 venv clean-runs
+.PHONY: replicate test test-slow test-all test-tl4 lint student venv clean-runs
 
 venv: $(VENV)/.installed
 
@@ -23,11 +23,15 @@ $(VENV)/.installed: pyproject.toml
 replicate: venv
 	$(PY) -m monosem_lib run --profile $(PROFILE)
 
-# `make test`: every unit test, nbval on every notebook (smoke) and the end-to-end smoke run, the 15 slowest
+# `make test`: ruff (`make lint`), then every unit test, nbval on every notebook (smoke) and the end-to-end smoke run, the 15 slowest
 # printed; the slow suites (SIGKILL fault injection, torchrun, batch, headless Chromium) are `make test-slow`,
 # and `make test-all` runs both. .ci/run calls `make test`, then `make test-slow` while its time budget allows.
-test: venv
+test: venv lint
 	$(PY) -m pytest -q -m "not slow" --durations=15
+
+# `make lint`: ruff with the rules in pyproject.toml (the library, tests, benchmarks, data script and notebooks)
+lint: venv
+	$(PY) -m ruff check .
 
 test-slow: venv
 	$(PY) -m pytest -q -m slow --durations=15
@@ -42,6 +46,11 @@ TL4 ?= 4.3.0
 test-tl4: venv
 	$(PY) -m pip install -q --no-deps --target $(VENV)/tl4 transformer-lens==$(TL4)
 	PYTHONPATH=$(VENV)/tl4 $(PY) -m pytest -q tests/lm/test_hooked.py
+
+# `make student`: copies of the notebooks in student/ in which every implement-and-check exercise holds its stub
+# (it raises NotImplementedError until filled in) with the solution folded under it; the shipped ones stay solved.
+student: venv
+	$(PY) -m monosem_lib student --out student
 
 clean-runs:
 	rm -rf runs/

@@ -29,7 +29,7 @@ def worker(out: str, n_acts: int) -> None:
     from monosem_lib.config import SAEConfig
     from monosem_lib.distributed import from_env, rank_slice
     from monosem_lib.sae.synthetic import SyntheticActs
-    from monosem_lib.sae.train import train_sae
+    from monosem_lib.sae.train import TrainOptions, train_sae
 
     torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "1")))
     d = from_env()
@@ -41,7 +41,7 @@ def worker(out: str, n_acts: int) -> None:
             yield data.batch(k, cfg.batch_size)[rank_slice(cfg.batch_size, d)]
 
     train_sae(out, mine, 512, cfg, data.sample(16_384, seed=1), pool_fn=lambda n, s: data.sample(n, seed=s),
-              dist=d, data_id="synthetic", desc=f"SAE rank {d.rank}", on_step=lambda k: None)
+              opts=TrainOptions(dist=d, data_id="synthetic", desc=f"SAE rank {d.rank}", on_step=lambda k: None))
 
 
 def main() -> int:

@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import SAEConfig  # noqa: E402
 from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.sae.train import init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -119,7 +119,7 @@ def bench_recipe(args, recipe: str) -> dict:
     name, batch, d_mlp = data_source(args)
     l1 = args.l1 if args.l1 is not None else RECIPES[recipe]
     cfg = SAEConfig(n_features=args.n_features, l1_coeff=l1, lr=args.lr, batch_size=args.batch, seed=args.seed,
-                    resample=recipe)
+                    recipe=recipe)
     B = args.batch
     n_warm = max(1, args.warmup_acts // B)
     n_steps = args.steps or max(4, 30_000 // B)

@@ -29,7 +29,7 @@ from monosem_lib.lm.model import TinyLM  # noqa: E402
 from monosem_lib.lm.train import make_optimizer as lm_optimizer  # noqa: E402
 from monosem_lib.pipeline.costs import matmul_gflops  # noqa: E402
 from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.sae.train import init_sae, make_optimizer, train_step  # noqa: E402
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step  # noqa: E402
 
 
 def lm_flops_per_token(c) -> tuple[float, float]:
@@ -99,8 +99,8 @@ def bench_forward(c, seconds: float) -> float:
 
 def bench_sae(c, recipe: str, seconds: float) -> tuple[float, float]:
     """(activations/s of the sparse-aware trainer on one thread, its L0) after a warm-up to a trained-like L0."""
-    cfg = type(c.sae)(**{**vars(c.sae), "resample": recipe,
-                         "l1_coeff": c.sae.alt_l1_coeff if recipe == "2024" else c.sae.l1_coeff})
+    cfg = type(c.sae)(**{**vars(c.sae), "recipe": recipe,
+                         "l1_coeff": {c.sae.alt_recipe: c.sae.alt_l1_coeff}.get(recipe, c.sae.l1_coeff)})
     data = SyntheticActs(d_mlp=c.lm.d_mlp, seed=0)
     sae = init_sae(c.lm.d_mlp, cfg, data.batch(0, 8192))
     opt = make_optimizer(sae, cfg.lr)

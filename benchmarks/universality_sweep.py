@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monosem_lib.config import set_value  # noqa: E402
-from monosem_lib.pipeline.run_dir import saved_config  # noqa: E402
+from monosem_lib.pipeline.run import saved_config  # noqa: E402
 from monosem_lib.sae.metrics import sae_stats  # noqa: E402
 from monosem_lib.sae.jobs import train_saes  # noqa: E402
 from monosem_lib.universality.matching import encode_sparse, load_twins, max_correlation  # noqa: E402
@@ -37,7 +37,7 @@ DEFAULT_VARIANTS = {
     "800k activations": {"sae.n_acts": 800_000},
     "lambda x2": {"sae.l1_coeff": 0.012},
     "lambda /2": {"sae.l1_coeff": 0.003},
-    "2024 recipe": {"sae.resample": "2024"},
+    "2024 recipe": {"sae.recipe": "2024"},
     "1,024 features": {"sae.n_features": 1024, "sae.l1_coeff": 0.004},
 }
 LINKED = ("acts", "lm", "tokens", "tokenizer.json", "config")

@@ -43,55 +43,81 @@ def run_in_processes(target: Callable[..., Any], jobs: dict[str, dict], total_st
     """
     if parallel is None:
         parallel = default_parallel(len(jobs))
-    totals = total_steps if isinstance(total_steps, dict) else {name: total_steps for name in jobs}
     if not parallel:
         return {name: target(**kw, on_step=None) for name, kw in jobs.items()}
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    counters = {name: ctx.Value("l", 0) for name in jobs}
-    bars = {name: tqdm(total=totals[name], desc=f"{desc}{name}", position=i, mininterval=1.0)
-            for i, name in enumerate(jobs)}
-    pending, running, out, errors = list(jobs), {}, {}, []
-    max_procs = max(1, max_procs or os.cpu_count() or 1)
+    totals = total_steps if isinstance(total_steps, dict) else {name: total_steps for name in jobs}
+    pool = _Pool(target, jobs, totals, max(1, max_procs or os.cpu_count() or 1), threads, desc)
+    try:
+        while pool.pending or pool.running:
+            pool.start_next()
+            pool.collect(0.5)            # drain results before join: a full pipe would block the child
+            pool.show_progress()
+            pool.reap()
+    finally:
+        pool.stop()
+    if pool.errors:
+        raise RuntimeError(pool.errors[0])
+    return {name: pool.out[name] for name in jobs}
 
-    def collect(timeout: float) -> None:
+
+class _Pool:
+    """The processes of `run_in_processes`: started in order up to `max_procs`, their results and errors
+    collected, one progress bar each; on the first error the rest are stopped."""
+
+    def __init__(self, target: Callable, jobs: dict[str, dict], totals: dict[str, int], max_procs: int,
+                 threads: int, desc: str):
+        self.target, self.jobs, self.max_procs, self.threads, self.desc = target, jobs, max_procs, threads, desc
+        self.ctx = mp.get_context("spawn")
+        self.results = self.ctx.Queue()
+        self.counters = {name: self.ctx.Value("l", 0) for name in jobs}
+        self.bars = {name: tqdm(total=totals[name], desc=f"{desc}{name}", position=i, mininterval=1.0)
+                     for i, name in enumerate(jobs)}
+        self.pending, self.running, self.out, self.errors = list(jobs), {}, {}, []
+
+    def start_next(self) -> None:
+        while self.pending and len(self.running) < self.max_procs and not self.errors:
+            name = self.pending.pop(0)
+            self.running[name] = self.ctx.Process(target=_child, daemon=True, args=(
+                self.target, name, self.jobs[name], self.threads, self.counters[name], self.results))
+            self.running[name].start()
+
+    def collect(self, timeout: float) -> None:
+        """Take one result off the queue (waiting up to `timeout` s)."""
         try:
-            status, name, payload = results.get(timeout=timeout)
+            status, name, payload = self.results.get(timeout=timeout)
         except queue.Empty:
             return
-        (out.__setitem__(name, payload) if status == "ok" else errors.append(f"{desc}{name}: {payload}"))
+        if status == "ok":
+            self.out[name] = payload
+        else:
+            self.errors.append(f"{self.desc}{name}: {payload}")
 
-    try:
-        while pending or running:
-            while pending and len(running) < max_procs and not errors:
-                name = pending.pop(0)
-                running[name] = ctx.Process(target=_child, args=(target, name, jobs[name], threads,
-                                                                 counters[name], results), daemon=True)
-                running[name].start()
-            collect(0.5)            # drain results before join: a full pipe would block the child
-            for name, bar in bars.items():
-                bar.update(counters[name].value - bar.n)
-            for name, p in list(running.items()):
-                if not p.is_alive():
-                    p.join()
-                    deadline = time.monotonic() + 5.0      # its result may still be in the pipe
-                    while not errors and name not in out and time.monotonic() < deadline:
-                        collect(0.2)
-                    if not errors and name not in out:
-                        errors.append(f"{desc}{name} stopped (exit code {p.exitcode}); "
-                                      f"re-run to resume from its last checkpoint")
-                    del running[name]
-            if errors:
-                pending.clear()
-                for p in running.values():
-                    p.terminate()
-    finally:
-        for p in running.values():
+    def show_progress(self) -> None:
+        for name, bar in self.bars.items():
+            bar.update(self.counters[name].value - bar.n)
+
+    def reap(self) -> None:
+        """Join the finished processes; one that ended without a result is an error (a crash, a kill)."""
+        for name, p in list(self.running.items()):
+            if p.is_alive():
+                continue
+            p.join()
+            deadline = time.monotonic() + 5.0      # its result may still be in the pipe
+            while not self.errors and name not in self.out and time.monotonic() < deadline:
+                self.collect(0.2)
+            if not self.errors and name not in self.out:
+                self.errors.append(f"{self.desc}{name} stopped (exit code {p.exitcode}); "
+                                   f"re-run to resume from its last checkpoint")
+            del self.running[name]
+        if self.errors:
+            self.pending.clear()
+            for p in self.running.values():
+                p.terminate()
+
+    def stop(self) -> None:
+        for p in self.running.values():
             p.terminate()
             p.join()
-        for name, bar in bars.items():
-            bar.update(counters[name].value - bar.n)
+        self.show_progress()
+        for bar in self.bars.values():
             bar.close()
-    if errors:
-        raise RuntimeError(errors[0])
-    return {name: out[name] for name in jobs}

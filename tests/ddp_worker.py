@@ -18,7 +18,7 @@ from monosem_lib.config import LMTrainConfig, SAEConfig  # noqa: E402
 from monosem_lib.distributed import from_env, rank_slice  # noqa: E402
 from monosem_lib.lm.train import train_lm  # noqa: E402
 from monosem_lib.sae.synthetic import SyntheticActs  # noqa: E402
-from monosem_lib.sae.train import train_sae  # noqa: E402
+from monosem_lib.sae.train import TrainOptions, train_sae  # noqa: E402
 from tests.helpers import TINY_LM, tiny_split  # noqa: E402
 
 out, args = sys.argv[1], sys.argv[2:]
@@ -46,8 +46,9 @@ def die(step):
 
 
 for recipe in ("paper", "topk"):
-    c = dataclasses.replace(cfg, resample=recipe, k=8, aux_dead_acts=640)
+    c = dataclasses.replace(cfg, recipe=recipe, k=8, aux_dead_acts=640)
     train_sae(f"{out}/sae_{recipe}", my_slices, 32, c, data.sample(512, seed=1),
-              pool_fn=lambda n, seed: data.sample(n, seed=seed), ckpt_every=10, dist=dist, data_id="synthetic-0",
-              on_step=die if recipe == "paper" and kill_at is not None else None)
+              pool_fn=lambda n, seed: data.sample(n, seed=seed),
+              opts=TrainOptions(ckpt_every=10, dist=dist, data_id="synthetic-0",
+                                on_step=die if recipe == "paper" and kill_at is not None else None))
 print(f"rank {dist.rank} of {dist.world}: done", flush=True)

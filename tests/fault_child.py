@@ -59,11 +59,11 @@ def run(stage: str, folder: Path) -> None:
         from monosem_lib.lm.train import train_lm
         train_lm(folder, TINY_LM, LM_TRAIN, 0, tiny_split().tokens, on_step=on_step)
     elif stage == "sae":
-        from monosem_lib.sae.train import train_sae
+        from monosem_lib.sae.train import TrainOptions, train_sae
         from tests.sae.common import CFG, D, DATA, batches_for
         pool_fn = lambda n, seed: DATA.sample(n, seed=seed)  # noqa: E731
-        train_sae(folder, batches_for(), D, CFG, DATA.sample(512, seed=1), pool_fn=pool_fn, ckpt_every=4,
-                  on_step=on_step)
+        train_sae(folder, batches_for(), D, CFG, DATA.sample(512, seed=1), pool_fn=pool_fn,
+                  opts=TrainOptions(ckpt_every=4, on_step=on_step))
     elif stage == "harvest":
         from monosem_lib.harvest.activations import harvest_mlp_activations
         harvest_mlp_activations(folder, "A", HARVEST)

@@ -7,7 +7,7 @@ def test_profiles_differ_and_classroom_has_paper_dims():
     cfg = get_config("classroom")
     assert (cfg.lm.d_model, cfg.lm.d_mlp) == (128, 512)
     assert get_config("smoke").lm.d_model < cfg.lm.d_model
-    assert set(PROFILES) == {"smoke", "classroom", "full", "paper"}
+    assert {"smoke", "classroom", "full", "paper"} == set(PROFILES)
     full = get_config("full")                          # the classroom's shapes, 4x the LM tokens and SAE activations
     assert (full.lm.d_model, full.sae.n_features) == (cfg.lm.d_model, cfg.sae.n_features)
     assert full.lm_train.max_steps == 4 * cfg.lm_train.max_steps and full.sae.n_acts >= 4 * cfg.sae.n_acts
@@ -42,3 +42,24 @@ def test_bad_override_values():
         parse_overrides(["lm_train.lr"])
     with pytest.raises(ValueError, match="divisible"):
         get_config("smoke", {"lm.n_heads": 3})
+
+
+def test_every_setting_has_a_rule_beside_it_and_every_profile_keeps_the_rules():
+    from monosem_lib.config import rule
+    for key in valid_keys():
+        assert rule(key).describe(), key                    # a TypeError here names a field without a rule
+    for name, overrides in PROFILES.items():
+        assert set(overrides) <= set(valid_keys()), name     # profiles are data: only known settings
+        get_config(name)                                     # every value checked against its rule
+
+
+def test_a_setting_without_a_rule_is_an_error_not_a_silent_pass():
+    import dataclasses
+
+    from monosem_lib.setting_rules import validate_stage
+
+    @dataclasses.dataclass
+    class Loose:
+        width: int = 3
+    with pytest.raises(TypeError, match="setting toy.width has no rule"):
+        validate_stage("toy", Loose())

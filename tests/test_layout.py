@@ -9,7 +9,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "monosem_lib"
 STAGES = ["text", "lm", "harvest", "sae", "toy", "interpret", "universality", "steering", "pipeline"]
-SHARED = {"config", "setting_rules", "io", "checkpoint", "parallel", "exercises", "distributed"}
+SHARED = {"config", "setting_rules", "io", "checkpoint", "parallel", "exercises", "distributed", "exports"}
 ENTRY = {"__init__", "__main__"}                 # the public API and `python -m`: may import anything
 
 
@@ -121,3 +121,14 @@ def test_tests_mirror_the_package():
     tests = Path(__file__).resolve().parent
     missing = [stage for stage in STAGES if not (tests / stage).is_dir()]
     assert not missing, f"tests/<stage>/ missing for {missing}"
+
+
+def test_every_stage_export_resolves_and_none_hides_a_module():
+    import importlib
+
+    for stage in STAGES:
+        pkg = importlib.import_module(f"monosem_lib.{stage}")
+        modules = {p.stem for p in (PKG / stage).glob("*.py")}
+        assert not set(pkg.__all__) & modules, f"{stage} exports a name that is also a module"
+        for name in pkg.__all__:
+            assert getattr(pkg, name) is not None, f"monosem_lib.{stage}.{name}"

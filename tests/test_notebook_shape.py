@@ -41,3 +41,17 @@ def test_every_exercise_has_a_check(nb):
         assert i + 1 < len(cells) and any("check_" in ln for ln in cells[i + 1]), \
             f"{nb.name}: the exercise in code cell {i} is not followed by a check_* call"
     assert any("check_target(" in ln for c in cells for ln in c), f"{nb.name}: no exercise with a numeric target"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_imports_are_few_and_artifacts_come_from_the_run(nb):
+    """Each notebook imports under 10 names (the library as `ms`, its stages as `ms.<stage>`) and reaches the
+    run's artifacts through `Run` (run.lm / run.sae / run.store / run.tokens / run.path), never by building paths."""
+    import ast
+
+    imports = ast.parse("\n".join(code_cells(nb)[1]))
+    names = [a.asname or a.name for node in imports.body if isinstance(node, (ast.Import, ast.ImportFrom))
+             for a in node.names]
+    assert len(names) < 10, f"{nb.name}: {len(names)} names imported: {names}"
+    built = [ln for c in code_cells(nb)[2:] for ln in c if re.search(r"run_dir\s*/", ln)]
+    assert not built, f"{nb.name}: artifact paths built by hand (use the Run): {built}"

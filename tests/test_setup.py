@@ -40,3 +40,22 @@ def test_notebooks_are_committed_without_outputs():
         nb = json.loads(path.read_text())
         assert not any(c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code"), path.name
         assert any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb["cells"]), path.name
+
+
+def test_make_test_lints_with_the_ruff_rules_of_pyproject():
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test: venv lint$", make, re.M) and re.search(r"^lint: venv\n\t\$\(PY\) -m ruff check \.$", make, re.M)
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert {"F", "E4", "E7", "E9", "W"} <= set(lint["select"])
+    assert "ruff" in {_name(r) for r in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+                      ["optional-dependencies"]["dev"]}
+
+
+def test_readme_is_short_and_every_link_stays_in_the_repository():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.encode()) < 12_000
+    for doc in ("README.md", "docs/USAGE.md", "docs/RESULTS.md"):
+        text = (ROOT / doc).read_text()
+        assert "../" not in text.replace("](../", "]("), doc              # nothing outside the clone
+        for link in re.findall(r"\]\(([^)#]+)\)", text):
+            assert link.startswith("http") or (ROOT / doc).parent.joinpath(link).exists(), (doc, link)

@@ -1,6 +1,6 @@
 """Harvesting the activation pool: an LM's post-ReLU MLP activations at sampled positions, sharded on disk.
 
-As in the paper's pool (PAPER.md, "The sparse autoencoder"): `positions_per_context` random positions
+As in the paper's pool (Bricken et al. 2023, "The sparse autoencoder"): `positions_per_context` random positions
 from each of many n_ctx windows, shuffled, read without replacement. Which (window, position) pairs
 are taken depends on (seed, token split, sizes) only, never on the model, so the stores of LM A and
 LM B hold the same tokens in the same row order (universality compares them row by row).

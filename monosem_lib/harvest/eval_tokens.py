@@ -3,7 +3,7 @@
 The held-out activation store (notebook 02) is a sample of 262k rows; a feature of density 1e-5 fires about 3
 times there, so its correlations are noise. The evaluation set instead takes every position (but the first) of
 n_ctx windows tiling the validation split, then windows tiling the training split until `eval.n_tokens`
-(PAPER.md: "universality and proxies for such features need millions of evaluation tokens"). Nothing is stored
+(the paper: "universality and proxies for such features need millions of evaluation tokens"). Nothing is stored
 but the plan: the MLP activations are recomputed window batch by window batch (a forward pass up to the MLP
 costs far less than reading them from disk) and reduced on the fly (`sae/codes.py` keeps SAE codes).
 """

@@ -173,11 +173,15 @@ class ActivationStore:
             total += batch.sum(0, dtype=torch.float64)
         return (total / max(self.n_heldout, 1)).float()
 
+    def token_split(self, split: str = "heldout") -> str:
+        """The token split (run_dir/tokens/<name>) that the rows of `split` index into."""
+        return self.manifest["parts"][split]["token_split"]
+
     def row_info(self, split: str = "heldout") -> dict[str, np.ndarray]:
         """Per-row metadata in stored row order: token_index, token_id, doc_id, position, ctx_pos, category.
 
-        token_index points into run_dir/tokens/<manifest['parts'][split]['token_split']>; the LM's
-        context of a row is tokens[token_index - ctx_pos : token_index + 1].
+        token_index points into run_dir/tokens/<token_split(split)>; the LM's context of a row is
+        tokens[token_index - ctx_pos : token_index + 1].
         """
         shards = self._shards(split)
         out = {name: np.empty(sum(s["rows"] for s in shards), ROW_DTYPE[name]) for name in ROW_DTYPE.names}

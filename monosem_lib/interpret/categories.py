@@ -149,7 +149,7 @@ def perfect_detector_corr(cp: CategoryProxies, category: str) -> float:
     return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else float("nan")
 
 
-def scorecard_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryProxies, categories: list[str]) -> dict:
+def category_entries(scores: dict[str, dict[str, CategoryScore]], cp: CategoryProxies, categories: list[str]) -> dict:
     """`interp.<family>.<c>.{feature_corr,neuron_corr,feature,neuron,n_tokens,status}`; the paper family also gets
     `kind` and `perfect_detector`; a category with no paper proxy gets status "no proxy" and no figure (not a number)."""
     out = {}

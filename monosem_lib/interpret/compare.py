@@ -23,7 +23,7 @@ def score_codes(codes, cp: categories.CategoryProxies, text: autointerp.HeldoutT
     return {"autointerp": scores, "proxies": categories.best_units(corr, None, cp, "proxy", n_tokens)}
 
 
-def scorecard_entries(result: dict, prefix: str) -> dict:
+def comparison_entries(result: dict, prefix: str) -> dict:
     """`<prefix>autointerp_median.features` and `<prefix>proxy.<c>.*` for one scored SAE."""
     med = float(np.median(result["autointerp"])) if len(result["autointerp"]) else float("nan")
     return {f"{prefix}autointerp_median.features": round(med, 3),

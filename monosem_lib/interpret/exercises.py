@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import rankdata
 
-from ..exercises import check_target, verdict  # noqa: F401  (check_target: re-exported)
+from ..exercises import check_target, student_check, verdict  # noqa: F401  (check_target: re-exported)
 from . import autointerp
 from .feature_stats import UnitActs
 
@@ -53,6 +53,7 @@ def _explain_problem(got, want: dict[int, float], tok: np.ndarray, a: np.ndarray
     return None
 
 
+@student_check
 def check_explain_tokens(fn: Callable, ua: UnitActs, text: autointerp.HeldoutText, k: int = 5,
                          min_mean: float = 0.02, n_units: int = 8, seed: int = 0,
                          token_strings: list[str] | None = None) -> None:
@@ -95,6 +96,7 @@ def _spearman_problem(got, pred: np.ndarray, act: np.ndarray, want: float) -> st
     return f"yours is {float(got):.4f}, the library's {want:.4f}"
 
 
+@student_check
 def check_spearman(fn: Callable, ua: UnitActs, text: autointerp.HeldoutText,
                    explainer: autointerp.Explainer | None = None, n_units: int = 8, seed: int = 0) -> None:
     """fn(pred, acts) against the library's autointerp score (`score_unit`) of a few of the run's units."""

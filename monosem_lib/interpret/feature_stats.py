@@ -15,7 +15,6 @@ import numpy as np
 import torch
 
 from ..lm.model import TinyLM
-from ..sae.codes import sparse_block
 from ..sae.model import SAE
 
 N_INTERVALS = 11        # the paper shows random examples from ~11 activation intervals
@@ -131,7 +130,7 @@ def encode_sparse_batches(sae: SAE, batches: Iterable[torch.Tensor]) -> UnitActs
     """`encode_sparse` over consecutive row batches (e.g. `store.heldout_batches`): the rows are never all in RAM."""
     rows, units, vals, n = [], [], [], 0
     for x in batches:
-        r, u, v = sparse_block(sae, x)
+        r, u, v = sae.code_pairs(x)
         rows.append((r + n).numpy()), units.append(u.numpy()), vals.append(v.numpy())
         n += len(x)
     cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt)  # noqa: E731
@@ -209,14 +208,7 @@ def logit_weights(lm: TinyLM, directions: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def feature_on_windows(lm: TinyLM, sae: SAE, windows: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
     """Activation of feature features[b] at every token of windows[b] ([B, T] token ids, right-padded)."""
-    if sae.arch.k:                   # TopK: a feature's value depends on the others, so encode them all
-        f = sae.encode(lm.mlp_acts(windows))                                # [B, T, n_features]
-        return f.gather(2, features.view(-1, 1, 1).expand(-1, f.shape[1], 1)).squeeze(2)
-    x = lm.mlp_acts(windows) * sae.scale                                    # [B, T, d_mlp]
-    if sae.unit_decoder:
-        x = x - sae.b_dec
-    pre = torch.einsum("btd,bd->bt", x, sae.W_enc[features]) + sae.b_enc[features][:, None]
-    return pre.relu()
+    return sae.encode_features(lm.mlp_acts(windows), features)
 
 
 @torch.no_grad()

@@ -163,8 +163,8 @@ def _line_spans(text: str, keep) -> list[tuple[int, int]]:
 
 def _python_lines(lines: list[str]) -> list[bool]:
     """Code-like lines, then indented lines next to a code line (one pass down, one pass up)."""
-    flags = [bool(_PY_LINE.search(l)) for l in lines]
-    indented = [l.startswith((" ", "\t")) and l.strip() != "" for l in lines]
+    flags = [bool(_PY_LINE.search(line)) for line in lines]
+    indented = [line.startswith((" ", "\t")) and line.strip() != "" for line in lines]
     for order in (range(1, len(lines)), range(len(lines) - 2, -1, -1)):
         for i in order:
             j = i - 1 if order.step == 1 else i + 1
@@ -174,7 +174,7 @@ def _python_lines(lines: list[str]) -> list[bool]:
 
 
 def _english_lines(lines: list[str]) -> list[bool]:
-    return [len(_EN_WORDS.findall(l)) >= 2 for l in lines]
+    return [len(_EN_WORDS.findall(line)) >= 2 for line in lines]
 
 
 def _base64_spans(text: str) -> list[tuple[int, int]]:

@@ -63,6 +63,35 @@ def _resume(folder: Path, lm: TinyLM, opt: torch.optim.Optimizer) -> tuple[int, 
     return meta["step"] + 1, meta["history"]
 
 
+def train_step(lm: TinyLM, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, step: int,
+               cfg: LMTrainConfig, dist: Dist) -> float:
+    """One AdamW step at this step's LR, gradients averaged over ranks and clipped; returns the (global) loss."""
+    for group in opt.param_groups:
+        group["lr"] = lr_at(step, cfg)
+    opt.zero_grad(set_to_none=True)
+    loss = lm.loss(x, y)
+    loss.backward()
+    average_grads(list(lm.parameters()), len(x), dist)        # before clipping: clip the global gradient
+    loss = mean_over_ranks(loss.detach(), len(x), dist)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"LM loss became {loss.item()} at step {step}; lower lm_train.lr (now {cfg.lr})")
+    torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
+    opt.step()
+    return loss.item()
+
+
+def _checkpoint(folder: Path, step: int, lm: TinyLM, opt: torch.optim.Optimizer, history: dict,
+                val_windows: torch.Tensor | None, dist: Dist) -> None:
+    """The validation loss on 64 windows into the history, then weights + Adam state (rank 0)."""
+    if val_windows is not None:
+        history["val_step"].append(step)
+        history["val_loss"].append(lm_loss(lm, val_windows[:64]))
+        lm.train()
+    if dist.is_main:
+        save_checkpoint(folder, step, lm, opt, {"history": history})
+    barrier(dist)
+
+
 def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: int, train_tokens: np.ndarray,
              val_windows: torch.Tensor | None = None, stop_after: int | None = None, desc: str = "LM",
              on_step: Callable[[int], None] | None = None, dist: Dist = SINGLE, device: str = "cpu") -> dict:
@@ -95,35 +124,15 @@ def train_lm(folder: str | Path, model_cfg: LMConfig, cfg: LMTrainConfig, seed: 
     for step in bar:
         x, y = get_batch(train_tokens, cfg.batch_size, model_cfg.n_ctx, cfg.data_seed, step)
         part = rank_slice(cfg.batch_size, dist)                  # this rank's rows of the global batch
-        x, y = x[part].to(device), y[part].to(device)
-        lr = lr_at(step, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        opt.zero_grad(set_to_none=True)
-        loss = lm.loss(x, y)
-        loss.backward()
-        average_grads(list(lm.parameters()), len(x), dist)        # before clipping: clip the global gradient
-        loss = mean_over_ranks(loss.detach(), len(x), dist)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"LM loss became {loss.item()} at step {step}; lower lm_train.lr (now {cfg.lr})")
-        torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
-        opt.step()
-        history["step"].append(step)
-        history["loss"].append(round(loss.item(), 5))
-        history["lr"].append(lr)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        loss = train_step(lm, opt, x[part].to(device), y[part].to(device), step, cfg, dist)
+        for key, val in (("step", step), ("loss", round(loss, 5)), ("lr", lr_at(step, cfg))):
+            history[key].append(val)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         if on_step is not None:
             on_step(step)
-        last = step == cfg.max_steps - 1
-        if (step + 1) % cfg.ckpt_every == 0 or last or step == stop_after:
+        if (step + 1) % cfg.ckpt_every == 0 or step == cfg.max_steps - 1 or step == stop_after:
             history["train_s"] += time.perf_counter() - t0
-            if val_windows is not None:
-                history["val_step"].append(step)
-                history["val_loss"].append(lm_loss(lm, val_windows[:64]))
-                lm.train()
-            if dist.is_main:
-                save_checkpoint(folder, step, lm, opt, {"history": history})
-            barrier(dist)
+            _checkpoint(folder, step, lm, opt, history, val_windows, dist)
             t0 = time.perf_counter()
         if step == stop_after:
             bar.close()

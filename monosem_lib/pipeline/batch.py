@@ -73,7 +73,7 @@ def parse_seeds(text: str) -> list[int]:
 def parse_grid(items: list[str]) -> list[tuple[str, list[str]]]:
     """['sae.l1_coeff=0.003,0.006', ...] -> [(key, values)]; unknown / seed keys and empty lists refused.
 
-    Settings that must move together are joined by '+', their values too: `sae.resample+sae.l1_coeff=paper+0.006,
+    Settings that must move together are joined by '+', their values too: `sae.recipe+sae.l1_coeff=paper+0.006,
     2024+0.018` is two grid points, not four.
     """
     grid, known = [], set(valid_keys())

@@ -145,7 +145,7 @@ def write_report(out: Path, runs, status: dict, grid) -> dict:
 
 def aggregate_run_dirs(run_dirs: list[Path], out: Path, by: list[str] | None = None) -> dict:
     """Aggregate existing run dirs; runs whose pinned `by` settings agree form one point."""
-    from .run_dir import saved_config
+    from .run import saved_config
     cards: dict[str, list[dict]] = {}
     for d in run_dirs:
         if not (Path(d) / "scorecard.json").exists():

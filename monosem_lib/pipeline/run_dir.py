@@ -6,22 +6,15 @@ never silently mixed with artifacts made under other settings.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer
 
 from ..config import RunConfig, get_config
 from ..io import load_json, save_json
-from ..lm.model import TinyLM, load_lm
-from ..sae.model import SAE, load_sae
-from ..text.splits import TokenSplit, load_split
-from ..text.tokenizer import load_tokenizer
+from .run import Run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODEL_NAMES = ("A", "B")
-CONTROL_LM = "random"         # an LM of the same shape with random weights (notebook 01), the control of 02-05
 
 
 def default_run_dir(profile: str) -> Path:
@@ -88,74 +81,6 @@ def _jsonable(d: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
 
 
-def saved_config(run_dir: str | Path) -> RunConfig:
-    """The RunConfig a run dir was built with (its pinned stages over its profile's defaults)."""
-    run_dir = Path(run_dir)
-    profile = load_json(run_dir / "config" / "profile.json")["profile"]
-    overrides = {}
-    for path in (run_dir / "config").glob("*.json"):
-        if path.stem != "profile":
-            overrides.update({f"{path.stem}.{k}": v for k, v in load_json(path).items()})
-    return get_config(profile, overrides)
-
-
-@dataclass
-class Run:
-    """Lazy access to a run's tokenizer, LMs, SAEs, token splits and scorecard."""
-    run_dir: Path
-    _cache: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def config(self) -> RunConfig:
-        return saved_config(self.run_dir)
-
-    @property
-    def tokenizer(self) -> Tokenizer:
-        if "tok" not in self._cache:
-            self._cache["tok"] = load_tokenizer(self.run_dir)
-        return self._cache["tok"]
-
-    def lm(self, name: str = "A", device: str = "cpu") -> TinyLM:
-        """LM A or B, or the random-weight control."""
-        if name not in MODEL_NAMES + (CONTROL_LM,):
-            raise ValueError(f"unknown model {name!r}; models are {', '.join(MODEL_NAMES + (CONTROL_LM,))}")
-        key = f"lm{name}{device}"
-        if key not in self._cache:
-            self._cache[key] = load_lm(self.run_dir / "lm" / name, device)
-        return self._cache[key]
-
-    def sae(self, name: str = "A", device: str = "cpu") -> SAE:
-        """An SAE of run_dir/sae/<name>: 'A', 'B' (the main ones), 'A_<n_features>' (size sweep),
-        'ablation_<strategy>', the controls 'A_seed1' and 'random', the other recipe 'alt_A' / 'alt_B', 'topk_A';
-        a missing one is an error naming notebook 03."""
-        key = f"sae{name}{device}"
-        if key not in self._cache:
-            folder = self.run_dir / "sae" / name
-            if not (folder / "config.json").exists():
-                have = sorted(p.name for p in (self.run_dir / "sae").glob("*") if (p / "config.json").exists())
-                raise FileNotFoundError(f"no SAE {name!r} in {self.run_dir / 'sae'} (have: {', '.join(have) or 'none'}); "
-                                        f"run notebook 03_train_sae first")
-            self._cache[key] = load_sae(folder, device)
-        return self._cache[key]
-
-    def split(self, name: str) -> TokenSplit:
-        """The tokenised 'train' or 'val' split."""
-        return load_split(self.run_dir / "tokens" / name)
-
-    @property
-    def metrics(self) -> dict:
-        path = self.run_dir / "scorecard.json"
-        return load_json(path) if path.exists() else {}
-
-
-def load_run(run_dir: str | Path) -> Run:
-    """Open an existing run dir (made by notebook 01 or `python -m monosem_lib run`)."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config" / "profile.json").exists():
-        raise FileNotFoundError(f"{run_dir} is not a run dir; run notebook 01_train_tiny_lm (or `make replicate`) first")
-    return Run(run_dir)
-
-
 def _fixed_mmap_threshold(nbytes: int = 4 << 20) -> None:
     """glibc raises its mmap threshold each time a large block is freed, after which the passes of notebooks 04-06
     (tens of MB per batch, freed and allocated again) come from a heap that fragments and only grows: 2 GB of RSS
@@ -183,8 +108,8 @@ def _quiet_notebook_bars() -> None:
 
 
 def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | None,
-                   stages: list[str]) -> tuple[RunConfig, Path]:
-    """The first call of every notebook: config, pinned run dir, all cores, no network."""
+                   stages: list[str]) -> tuple[RunConfig, Run]:
+    """The first call of every notebook: config, pinned run dir, all cores, no network -> (cfg, Run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if os.environ.get("TQDM_DISABLE"):
         _quiet_notebook_bars()
@@ -193,4 +118,4 @@ def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | N
     # smoke-sized ops are too small to split across threads: a second thread only adds contention
     threads = os.environ.get("MONOSEM_THREADS") or (1 if cfg.profile == "smoke" else os.cpu_count() or 1)
     torch.set_num_threads(int(threads))
-    return cfg, prepare_run_dir(run_dir or default_run_dir(profile), cfg, stages)
+    return cfg, Run(prepare_run_dir(run_dir or default_run_dir(profile), cfg, stages), cfg)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from ..config import get_config
 from . import costs
+from .run import Run
 from .run_dir import REPO_ROOT, config_conflicts, conflict_message, default_run_dir
-from .scorecard import record, write_markdown
+from .scorecard import write_markdown
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 
@@ -50,13 +51,14 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
 
     cfg = get_config(profile, overrides)  # validate profile and overrides before starting anything
     costs.check_memory(cfg)
-    run_dir = Path(run_dir) if run_dir else default_run_dir(profile)
+    run = Run(Path(run_dir) if run_dir else default_run_dir(profile), cfg)
+    run_dir = run.dir
     books = list_notebooks(only)
     stages = sorted({s for nb in books for s in notebook_stages(nb)})
     conflicts = config_conflicts(run_dir, cfg, stages)     # refuse before a notebook (or its output) is touched
     if conflicts:
         raise ValueError(conflict_message(run_dir, conflicts))
-    out_dir = run_dir / "notebooks"
+    out_dir = run.path("notebooks")
     out_dir.mkdir(parents=True, exist_ok=True)
     gflops = costs.matmul_gflops()
     print("\n".join(costs.estimate_lines(cfg, [nb.stem for nb in books], gflops, run_dir)), flush=True)
@@ -87,13 +89,14 @@ def run_pipeline(profile: str, run_dir: str | Path | None = None, only: list[str
         wall = time.perf_counter() - t0
         prof = costs.record_notebook(run_dir, nb.stem, wall, out_dir / nb.name, gflops)
         # the running maximum over the kernels so far: a jump names the notebook that needed the memory
-        card = record(run_dir, {f"pipeline.wall_s.{nb.stem}": round(wall, 1),
-                                f"pipeline.peak_rss_mb_so_far.{nb.stem}": round(_peak_child_rss_mb(), 1)})
+        card = run.record({f"pipeline.wall_s.{nb.stem}": round(wall, 1),
+                           f"pipeline.peak_rss_mb_so_far.{nb.stem}": round(_peak_child_rss_mb(), 1)})
         print(f"    done in {wall:.0f} s", flush=True)
     walls = [v for k, v in card.items() if k.startswith("pipeline.wall_s.") and k != "pipeline.wall_s.total"]
-    record(run_dir, {"pipeline.wall_s.total": round(sum(walls), 1), "pipeline.gflops": round(gflops, 1),
-                     "pipeline.peak_rss_mb": round(_peak_child_rss_mb(), 1), "pipeline.profile": profile})
+    run.record({"pipeline.wall_s.total": round(sum(walls), 1), "pipeline.gflops": round(gflops, 1),
+                "pipeline.peak_rss_mb": round(_peak_child_rss_mb(), 1), "pipeline.profile": profile})
     md = write_markdown(run_dir)
     print(costs.summary(prof), flush=True)
-    print(f"scorecard: {run_dir / 'scorecard.json'} and {md}; per-cell costs: {run_dir / 'profile.json'}", file=sys.stderr)
+    print(f"scorecard: {run.path('scorecard.json')} and {md}; per-cell costs: {run.path('profile.json')}",
+          file=sys.stderr)
     return run_dir

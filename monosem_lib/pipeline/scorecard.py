@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..io import atomic_write, load_json, save_json
 
-# The paper's figures for the keys that have one (PAPER.md; A/1 = 4,096 features on model A).
+# The paper's figures for the keys that have one (Bricken et al. 2023; A/1 = 4,096 features on model A).
 PAPER_FIGURES: dict[str, tuple[str, str]] = {
     "sae.A.n_features": ("4096", "A/1"),
     "sae.A.l0": ("10–20", "target range"),

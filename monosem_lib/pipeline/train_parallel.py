@@ -27,8 +27,10 @@ from ..lm.evaluate import val_windows
 from ..lm.model import random_lm, save_lm
 from ..lm.train import train_lm
 from ..sae.jobs import train_sae_on_store
+from ..sae.train import TrainOptions
 from ..text.splits import prepare_tokens
-from .run_dir import CONTROL_LM, MODEL_NAMES, default_run_dir, prepare_run_dir
+from .run import CONTROL_LM, MODEL_NAMES
+from .run_dir import default_run_dir, prepare_run_dir
 
 STAGES = ("lm", "harvest", "sae")
 PINNED = {"lm": ["data", "tokenizer", "lm", "lm_train"], "harvest": ["harvest"], "sae": ["sae"]}
@@ -84,8 +86,8 @@ def train_stages(profile: str, run_dir: str | Path | None, stages: list[str], ov
             _log(d, f"harvest {name}: {rows:,} rows, {figures[f'harvest.{name}.rows_per_s']:,.0f} rows/s")
     if "sae" in stages:
         for name in MODEL_NAMES:
-            _, h = train_sae_on_store(open_store(run_dir, name), run_dir / "sae" / name, cfg.sae, device, dist=d,
-                                      desc=f"SAE {name} (rank {d.rank})")
+            _, h = train_sae_on_store(open_store(run_dir, name), run_dir / "sae" / name, cfg.sae, device,
+                                      opts=TrainOptions(desc=f"SAE {name} (rank {d.rank})", dist=d))
             figures[f"sae.{name}.acts_per_s"] = h["acts_per_s"]
             _log(d, f"SAE {name}: {h['acts_per_s']:,.0f} activations/s on {d.world} process(es)")
     if device.startswith("cuda"):

@@ -12,15 +12,18 @@ from typing import Callable
 
 import torch
 
-from ..exercises import check_target, verdict
+from ..config import SAEConfig
+from ..exercises import check_target, student_check, verdict
 from .metrics import mean_feature_acts
-from .model import SAE, sae_grads
+from .grads import sae_grads, sae_loss
+from .model import SAE
 from .resampling import resample
-from .train import make_optimizer, train_step
+from .step import init_sae, make_optimizer, train_step
+from .train import schedule
 
 MOMENTS = ("exp_avg", "exp_avg_sq")
 RESET = ("W_enc", "W_dec", "b_enc")          # the parameters whose dead rows resampling re-initialises
-__all__ = ["check_resample", "check_target", "check_top_feature", "check_train_step"]
+__all__ = ["check_resample", "check_target", "check_top_feature", "check_train_step", "exercise_run"]
 
 
 def _verdict(problems: list[str], ok: str) -> bool:
@@ -62,9 +65,10 @@ def _step_without_projection(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tens
     """The library's step with the decoder-gradient projection left out (to recognise that mistake)."""
     sae_grads(sae, x, l1_coeff, sparse=False)
     opt.step()
-    sae.normalize_decoder()
+    sae.recipe.constrain_weights(sae)
 
 
+@student_check
 def check_train_step(fn: Callable, sae: SAE, x: torch.Tensor, l1_coeff: float, lr: float, warmup: int = 3) -> bool:
     """fn(sae, opt, x, l1_coeff) must do one training step exactly as the library's `train_step`.
 
@@ -109,6 +113,7 @@ def _moments(opt: torch.optim.Optimizer, sae: SAE) -> dict[tuple[str, str], torc
             if m in opt.state.get(p, {})}
 
 
+@student_check
 def check_resample(fn: Callable, sae: SAE, pool: torch.Tensor, l1_coeff: float, lr: float, seed: int = 0,
                    n_dead: int = 3) -> bool:
     """fn(sae, opt, dead, pool, l1_coeff, seed) must apply the paper's resampling rule like `resample`.
@@ -174,3 +179,39 @@ def check_top_feature(i: int | None, sae: SAE, acts: torch.Tensor) -> bool | Non
     return _verdict([] if int(i) == best else [f"feature {i} has mean {mean_acts[int(i)]:.4g}; feature {best} "
                                                f"has the largest, {mean_acts[best]:.4g}"],
                     f"feature {best} has the largest mean activation ({mean_acts[best]:.4g})")
+
+
+@torch.no_grad()
+def _measure(sae: SAE, x: torch.Tensor, l1_coeff: float) -> tuple[float, float, torch.Tensor]:
+    """The loss and L0 of batch x (scaled) before a step, and which features fire on it (as the trainer logs them)."""
+    loss, _, f = sae_loss(sae, x, l1_coeff)
+    active = f > 0
+    return loss.item(), active.sum(1).float().mean().item(), active.any(0)
+
+
+def exercise_run(step: Callable, resample_fn: Callable, store, cfg: SAEConfig, device: str = "cpu",
+                 steps: int | None = None) -> dict:
+    """A small real run made of the student's pieces: an SAE of `cfg` trained by `step(sae, opt, x, l1_coeff)`,
+    its dead features revived by `resample_fn(sae, opt, dead, pool, l1_coeff, seed)` at the trainer's resampling
+    steps, on the batches, initialisation and pools `train_sae_on_store` uses for `cfg`: with correct pieces the
+    history (step, loss, l0, dead, resample) follows the library's run of the same settings. `steps`: stop early."""
+    sched = schedule(cfg)
+    sae = init_sae(store.d_mlp, cfg, store.sample(min(16_384, store.n_rows), seed=cfg.seed, device=device))
+    opt, last = make_optimizer(sae, cfg.lr), torch.full((cfg.n_features,), -1, dtype=torch.long, device=device)
+    hist = {"step": [], "loss": [], "l0": [], "dead": [], "resample": []}
+    batches = store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=-(-cfg.n_acts // store.n_rows), device=device)
+    for k, x in zip(range(min(steps or sched["n_steps"], sched["n_steps"])), batches):
+        x = x * sae.scale
+        loss, l0, fired = _measure(sae, x, cfg.l1_coeff)
+        step(sae, opt, x, cfg.l1_coeff)
+        last[fired] = k
+        if k in sched["resample_steps"]:
+            dead, seed = (k - last) >= sched["window"], cfg.seed * 1_000_003 + k
+            pool = store.sample(sched["pool_rows"], seed=seed, device=device) * sae.scale
+            n = int(resample_fn(sae, opt, dead, pool, cfg.l1_coeff, seed)) if dead.any() else 0
+            hist["resample"].append({"step": k, "n_resampled": n})
+            last[dead] = k
+        n_dead = int(((k - last) >= min(sched["window"], k + 1)).sum())
+        for key, val in zip(("step", "loss", "l0", "dead"), (k, loss, l0, n_dead)):
+            hist[key].append(val)
+    return hist

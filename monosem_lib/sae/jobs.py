@@ -14,11 +14,10 @@ import dataclasses
 import torch
 
 from ..config import SAEConfig
-from ..distributed import SINGLE, Dist
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors
 from .model import REDO_SAE, SAE
-from .train import schedule, train_sae
+from .train import TrainOptions, schedule, train_sae
 
 MIN_SPAWN_WORK = 5e7       # n_acts x n_features below which a job trains in this process (spawning costs seconds)
 
@@ -31,42 +30,48 @@ def train_densities(folder: str | Path) -> tuple[torch.Tensor, int]:
     return counts, load_json(folder / "history.json", advice=REDO_SAE)["count_acts"]
 
 
+# the resampling ablation of notebook 03: SAE name -> (recipe, resampling), at an equal budget
+ABLATION = {"paper": ("paper", "paper"), "none": ("paper", "none"), "reinit": ("paper", "reinit"), "2024": ("2024", "auto")}
 Jobs = dict[str, tuple[str, SAEConfig]]          # SAE folder name -> (LM / store name, its settings)
 
 
 def notebook_plan(cfg: SAEConfig, models: tuple[str, ...] = ("A", "B"), control_lm: str = "random") -> dict[str, Jobs]:
     """Every SAE notebook 03 trains, by group: the main ones, the dictionary-size sweep, the resampling ablation
     (equal budget, `ablation_lr`), and the controls (the other recipe, TopK, a second seed, the random-weight LM)."""
-    lam = {cfg.resample: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}           # each recipe's own λ scale
+    lam = {cfg.recipe: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}           # each recipe's own λ scale
     sweep = {f"A_{n}": ("A", dataclasses.replace(cfg, n_features=n, n_acts=cfg.sweep_n_acts)) for n in cfg.sweep_sizes}
-    ablation = {f"ablation_{r}": ("A", dataclasses.replace(
-        cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, resample=r,
-        l1_coeff=lam.get("2024" if r == "2024" else "paper", cfg.l1_coeff))) for r in ("paper", "none", "reinit", "2024")}
-    alt = dataclasses.replace(cfg, resample=cfg.alt_recipe, l1_coeff=cfg.alt_l1_coeff)
-    controls = {**{f"alt_{m}": (m, alt) for m in models}, "topk_A": ("A", dataclasses.replace(cfg, resample="topk"))}
+    ablation = {f"ablation_{name}": ("A", dataclasses.replace(
+        cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, recipe=recipe,
+        resampling=resampling, l1_coeff=lam.get(recipe, cfg.l1_coeff))) for name, (recipe, resampling) in ABLATION.items()}
+    alt = dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto", l1_coeff=cfg.alt_l1_coeff)
+    controls = {**{f"alt_{m}": (m, alt) for m in models},
+                "topk_A": ("A", dataclasses.replace(cfg, recipe="topk", resampling="auto"))}
     if cfg.controls:
         controls.update({"A_seed1": ("A", dataclasses.replace(cfg, seed=cfg.seed + 1)), control_lm: (control_lm, cfg)})
     return {"main": {m: (m, cfg) for m in models}, "sweep": sweep, "ablation": ablation, "controls": controls}
 
 
 def train_sae_on_store(store, folder: str | Path, cfg: SAEConfig, device: str = "cpu", init_rows: int = 16_384,
-                       dist: Dist = SINGLE, **kwargs) -> tuple[SAE, dict]:
+                       opts: TrainOptions | None = None) -> tuple[SAE, dict]:
     """`train_sae` fed by an activation store (monosem_lib.harvest.activations): enough epochs for cfg.n_acts;
-    under torchrun each rank reads its own slice of every batch."""
+    under torchrun (opts.dist) each rank reads its own slice of every batch."""
+    opts = opts or TrainOptions()
     epochs = -(-cfg.n_acts // max(1, store.n_rows))
     sample = store.sample(min(init_rows, store.n_rows), seed=cfg.seed, device=device)
-    part = {"part": (dist.rank, dist.world)} if dist.enabled else {}
+    part = {"part": (opts.dist.rank, opts.dist.world)} if opts.dist.enabled else {}
+    if opts.dist.enabled:
+        opts = dataclasses.replace(opts, data_id=store.fingerprint())
     return train_sae(folder, lambda start: store.iter_batches(cfg.batch_size, seed=cfg.seed, epochs=epochs,
                                                               device=device, start_batch=start, **part),
                      store.d_mlp, cfg, sample, pool_fn=lambda n, seed: store.sample(n, seed=seed, device=device),
-                     dist=dist, data_id=store.fingerprint() if dist.enabled else "", **kwargs)
+                     opts=opts)
 
 
 def _store_job(run_dir: str, model: str, folder: str, cfg: SAEConfig, device: str = "cpu",
                on_step: Callable[[int], None] | None = None) -> dict:
     """One SAE as a job of `run_in_processes`: open the store, train, return the history."""
-    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, desc=f"SAE {Path(folder).name}",
-                              on_step=on_step)[1]
+    opts = TrainOptions(desc=f"SAE {Path(folder).name}", on_step=on_step)
+    return train_sae_on_store(open_store(run_dir, model), folder, cfg, device, opts=opts)[1]
 
 
 def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_procs: int | None = None,

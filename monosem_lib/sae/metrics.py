@@ -18,7 +18,7 @@ import torch
 
 from ..lm.evaluate import per_token_loss
 from ..lm.model import TinyLM
-from .codes import sparse_block, to_csr
+from .codes import to_csr
 from .model import SAE
 
 Hook = Callable[[torch.Tensor], torch.Tensor]
@@ -36,7 +36,7 @@ def sae_stats(sae: SAE, acts: torch.Tensor, batch_size: int = 8192) -> dict:
     fired = torch.zeros(sae.n_features, dtype=torch.long, device=acts.device)
     for i in range(0, n, batch_size):
         x = acts[i:i + batch_size].float()
-        rows, cols, vals = sparse_block(sae, x)
+        rows, cols, vals = sae.code_pairs(x)
         f = to_csr(rows, cols, vals, (len(x), sae.n_features))
         x_hat = torch.addmm(sae.b_dec, f, sae.W_dec) / sae.scale
         sq_err += (x_hat - x).pow(2).sum().item()

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from ..exercises import verdict
+from ..exercises import student_check, verdict
 from ..lm.model import MlpHook, TinyLM
 from ..sae.model import SAE
 from . import steer as st
@@ -70,6 +70,7 @@ def _compare(out: torch.Tensor, ref: torch.Tensor, x: torch.Tensor, sae: SAE, fe
     return _diff(out, ref)
 
 
+@student_check
 @torch.no_grad()
 def check_pin_feature(pin_feature: Callable[[int, float], MlpHook], lm: TinyLM, sae: SAE, tokens: torch.Tensor,
                       feature: int, values: tuple[float, ...] = (5.0, 0.0), atol: float = 1e-4) -> None:
@@ -87,6 +88,7 @@ def check_pin_feature(pin_feature: Callable[[int, float], MlpHook], lm: TinyLM, 
                    f"activations, {dl:.1e} on logits)", f"the logits differ from clamp_hook's by up to {dl:.2e}")
 
 
+@student_check
 @torch.no_grad()
 def check_ablate_feature(ablate_feature: Callable[..., MlpHook], lm: TinyLM, sae: SAE, tokens: torch.Tensor,
                          feature: int, mean: float, atol: float = 1e-4) -> None:

@@ -45,13 +45,7 @@ def row_pin_hook(sae: SAE, features: torch.Tensor, values: torch.Tensor) -> MlpH
     def hook(x: torch.Tensor) -> torch.Tensor:
         if x.shape[0] != len(features):
             raise ValueError(f"the hook pins {len(features)} rows, the batch has {x.shape[0]}")
-        if sae.arch.k:               # TopK: a feature's value depends on the others, so encode them all
-            f = sae.encode(x).gather(2, features.view(-1, 1, 1).expand(-1, x.shape[1], 1))[..., 0]
-        else:
-            z = x * sae.scale
-            if sae.unit_decoder:
-                z = z - sae.b_dec
-            f = torch.relu(torch.einsum("btd,bd->bt", z, sae.W_enc[features]) + sae.b_enc[features][:, None])
+        f = sae.encode_features(x, features)                                      # [B, T]
         delta = torch.where(keep[:, None], torch.zeros_like(f), v[:, None] - f)       # [B, T]
         return x + delta[..., None] * d[:, None, :]
     return hook
@@ -113,3 +107,23 @@ def sample_pinned(lm: TinyLM, tok: Tokenizer, sae: SAE, pins: Sequence[Pin], pro
             seq = torch.cat([seq, nxt[:, None]], 1)
         out[s:e, j] = seq[:, len(ids):].view(e - s, n_samples, n_new).cpu()
     return out.view(P, len(prompts) * n_samples, n_new)
+
+
+@torch.no_grad()
+def sample_hooked(lm: TinyLM, tok: Tokenizer, hooks: Sequence[MlpHook | None], prompts: Sequence[str],
+                  n_samples: int = 4, n_new: int = 24, temperature: float = 1.0, top_k: int | None = 40,
+                  seed: int = 0) -> torch.Tensor:
+    """`sample_pinned` for any hooks (one batch per hook and prompt; None: unsteered), with the same uniform draws:
+    a hook equal to the library's pin gives the library's samples, so a different one shows in what it writes."""
+    u = torch.rand(len(prompts), n_samples, n_new, generator=torch.Generator().manual_seed(seed))
+    device = next(lm.parameters()).device
+    out = torch.empty(len(hooks), len(prompts), n_samples, n_new, dtype=torch.long)
+    for h, hook in enumerate(hooks):
+        for j, prompt in enumerate(prompts):
+            ids = check_prompt(tok, prompt, lm.cfg.n_ctx).to(device)
+            seq = ids[None].repeat(n_samples, 1)
+            for t in range(n_new):
+                nxt = draw(next_token_logits(lm, seq[:, -lm.cfg.n_ctx:], hook), u[j, :, t].to(device), temperature, top_k)
+                seq = torch.cat([seq, nxt[:, None]], 1)
+            out[h, j] = seq[:, len(ids):].cpu()
+    return out.view(len(hooks), len(prompts) * n_samples, n_new)

@@ -125,7 +125,7 @@ def steering_verdict(rows: Sequence[dict], k_head: float = 1.0, min_lower: float
             if best["share_steered"] >= 0.005:
                 closest.append((_lower(best), f"{c} {_share(best, 'steered')} at k = {best['k']:g}"))
     if closest:
-        lines.append(f"  closest below the rule (highest interval lower end over the sweep): "
+        lines.append("  closest below the rule (highest interval lower end over the sweep): "
                      + ", ".join(t for _, t in sorted(closest, key=lambda x: -x[0])[:3]))
     return lines
 

@@ -1,4 +1,4 @@
-"""Causal checks of SAE features (PAPER.md, "Causal checks"): ablation and pinned sampling.
+"""Causal checks of SAE features (Bricken et al. 2023, "Causal checks"): ablation and pinned sampling.
 
 Both act through the LM's one MLP hook and keep the SAE's reconstruction error, so that only
 feature i changes:  x ← x + (v − f_i(x))·d_i,  with d_i = W_dec[i] in raw activation units.
@@ -68,13 +68,7 @@ def decoder_direction(sae: SAE, feature: int) -> torch.Tensor:
 
 def feature_activation(sae: SAE, x: torch.Tensor, feature: int) -> torch.Tensor:
     """f_i(x) [..., 1] alone: one row of W_enc instead of the whole encoder (= sae.encode(x)[..., i:i+1])."""
-    i = check_feature(sae, feature)
-    if sae.arch.k:                   # TopK: a feature's value depends on the others, so encode them all
-        return sae.encode(x)[..., i:i + 1]
-    x = x * sae.scale
-    if sae.unit_decoder:
-        x = x - sae.b_dec
-    return torch.relu(x @ sae.W_enc[i] + sae.b_enc[i])[..., None]
+    return sae.encode_features(x, check_feature(sae, feature))[..., None]
 
 
 def clamp_hook(sae: SAE, feature: int, value: float | None) -> MlpHook:

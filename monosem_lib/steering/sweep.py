@@ -7,15 +7,15 @@ tokens are of the category (default: notebook 04's detector; `shares.MaskFn`). T
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from tokenizers import Tokenizer
 
-from ..lm.model import TinyLM
+from ..lm.model import MlpHook, TinyLM
 from ..sae.model import SAE
-from .pinned import Pin, sample_pinned
+from .pinned import Pin, sample_hooked, sample_pinned
 from .shares import MaskFn, sample_shares, share_interval
 from .steer import check_feature, check_strength, clamp_hook, distinct_ratio, next_token_kl
 
@@ -90,17 +90,25 @@ def pinned_sweep(lm: TinyLM, tok: Tokenizer, sae: SAE, features: Mapping[str, in
 
 def dose_response(lm: TinyLM, tok: Tokenizer, sae: SAE, feature: int, max_act: float, ks: Sequence[float],
                   category: str, prompts: Sequence[str], windows: torch.Tensor, n_samples: int = 4, n_new: int = 24,
-                  seed: int = 0, mask_fn: MaskFn | None = None) -> list[dict]:
+                  seed: int = 0, mask_fn: MaskFn | None = None,
+                  pin: Callable[[int, float], MlpHook] | None = None) -> list[dict]:
     """For each k: KL from the clean model on `windows`, and the category's share (with its interval) and distinct
-    ratio of samples with `feature` pinned at k × `max_act`; `share_base` is that of unsteered samples."""
+    ratio of samples with `feature` pinned at k × `max_act`; `share_base` is that of unsteered samples.
+    `pin(feature, value) -> hook` (notebook 06's pin_feature) replaces the library's pin in both, with the same
+    random draws: a correct one gives the library's curves, a wrong one shows in them."""
     ks, feature = _check_ks(ks), check_feature(sae, feature)
-    samples = sample_pinned(lm, tok, sae, [None] + [(feature, k * max_act) for k in ks], prompts, n_samples, n_new,
-                            seed=seed)
+    if pin is None:
+        pin = lambda i, value: clamp_hook(sae, i, value)     # noqa: E731
+        samples = sample_pinned(lm, tok, sae, [None] + [(feature, k * max_act) for k in ks], prompts, n_samples,
+                                n_new, seed=seed)
+    else:
+        samples = sample_hooked(lm, tok, [None] + [pin(feature, k * max_act) for k in ks], prompts, n_samples, n_new,
+                                seed=seed)
     base = share_interval(sample_shares(samples[0], category, tok, mask_fn))["mean"]
     rows = []
     for k, s in zip(ks, samples[1:]):
         sh = share_interval(sample_shares(s, category, tok, mask_fn))
-        rows.append({"k": k, "kl": next_token_kl(lm, windows, clamp_hook(sae, feature, k * max_act)),
+        rows.append({"k": k, "kl": next_token_kl(lm, windows, pin(feature, k * max_act)),
                      "share": sh["mean"], "share_lo": sh["lo"], "share_hi": sh["hi"], "n": sh["n"],
                      "share_base": base, "distinct": distinct_ratio([s]), "samples": s})
     return rows

@@ -5,10 +5,11 @@ from typing import Callable
 
 import torch
 
-from ..exercises import check_close, verdict
+from ..exercises import check_close, student_check, verdict
 from .recovery import mean_max_cosine
 
 
+@student_check
 def check_toy_forward(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
     """fn(W [m, n], b [n], x [batch, n]) -> x' = ReLU(Wᵀ W x + b), against the formula on random inputs."""
     gen = torch.Generator().manual_seed(0)
@@ -24,6 +25,7 @@ def check_toy_forward(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], t
     return check_close("toy forward", got, want, atol=1e-5, advice="h = W x (m dims), then x' = ReLU(Wᵀ h + b)")
 
 
+@student_check
 def check_mean_max_cosine(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
     """fn(true [n_true, d], learned [n_learned, d]) -> MMCS, against the library on unnormalised inputs."""
     gen = torch.Generator().manual_seed(1)

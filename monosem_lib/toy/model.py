@@ -87,6 +87,19 @@ def superposition_stats(W: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
+def shared_directions(W: torch.Tensor, min_norm: float = 0.5, min_cos: float = 0.9) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, cos) of represented features (‖W_i‖ > min_norm) of one instance W [m, n] that point the same
+    way (cosine > min_cos): one dimension split between two features, which the count of represented features
+    counts twice (two norms of ~0.7 make one dimension's worth of weight, 0.7² + 0.7² ≈ 1)."""
+    norms = W.norm(dim=0)
+    rep = torch.nonzero(norms > min_norm).squeeze(1)
+    unit = W[:, rep] / norms[rep]
+    cos = unit.T @ unit
+    return [(int(rep[a]), int(rep[b]), float(cos[a, b])) for a in range(len(rep)) for b in range(a + 1, len(rep))
+            if cos[a, b] > min_cos]
+
+
+@torch.no_grad()
 def hidden_batches(model: ToyModel, instance: int, batch: int, seed: int):
     """A callable start_batch -> endless [batch, m] hidden activations of one instance (SAE training data).
 

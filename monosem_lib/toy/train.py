@@ -13,7 +13,7 @@ import torch
 from ..config import SAEConfig, ToyConfig
 from ..io import load_tensors, save_tensors
 from ..sae.model import SAE
-from ..sae.train import train_sae
+from ..sae.train import TrainOptions, train_sae
 from .model import ToyModel, ToyModelConfig, hidden_batches, superposition_stats, train_toy_model
 
 REDO_TOY = "delete it and rerun notebook 00_toy_superposition (the toy models retrain in seconds)"
@@ -32,7 +32,7 @@ def ground_truth_config(cfg: ToyConfig) -> ToyModelConfig:
 def toy_sae_config(cfg: ToyConfig) -> SAEConfig:
     """The kit's SAE settings for the toy: the paper recipe with resampling, toy-sized."""
     return SAEConfig(n_features=cfg.sae_n_features, l1_coeff=cfg.sae_l1_coeff, batch_size=cfg.sae_batch_size,
-                     n_acts=cfg.sae_n_acts, resample="paper", seed=cfg.seed, resample_pool=4096)
+                     n_acts=cfg.sae_n_acts, recipe="paper", resampling="paper", seed=cfg.seed, resample_pool=4096)
 
 
 def load_or_train_toy(path: str | Path, mcfg: ToyModelConfig, steps: int, lr: float, seed: int) -> ToyModel:
@@ -59,4 +59,4 @@ def train_toy_sae(folder: str | Path, model: ToyModel, cfg: ToyConfig, sae_cfg: 
     sae_cfg = sae_cfg or toy_sae_config(cfg)
     batches = hidden_batches(model, instance, sae_cfg.batch_size, seed=cfg.seed + 7)
     init = torch.cat([next(iter(batches(10**9 + i))) for i in range(8)])    # rows no training batch uses
-    return train_sae(folder, batches, model.cfg.d_hidden, sae_cfg, init, desc="toy SAE")
+    return train_sae(folder, batches, model.cfg.d_hidden, sae_cfg, init, opts=TrainOptions(desc="toy SAE"))

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..exercises import verdict
+from ..exercises import student_check, verdict
 from ..interpret.exercises import check_target
 from .matching import _csr, _triplets, max_correlation, permute_rows, row_slice
 
@@ -83,6 +83,7 @@ def _max_corr_problem(got: torch.Tensor, want: torch.Tensor, a: torch.Tensor, b:
     return f"column {j} of a: yours {float(got[j]):.4f}, the library's {float(want[j]):.4f}: {why}"
 
 
+@student_check
 def check_max_corr(fn: Callable, f_a: torch.Tensor, f_b: torch.Tensor, n_rows: int = 4096, m_a: int = 256,
                    m_b: int = 1024) -> None:
     """fn(a [n, m_a], b [n, m_b]) -> [m_a] best correlations, against `max_correlation` on a block of the run's data."""
@@ -96,6 +97,7 @@ def check_max_corr(fn: Callable, f_a: torch.Tensor, f_b: torch.Tensor, n_rows: i
                    f"{float((got - want).abs().nan_to_num(0).max()) if got is not None else 0:.0e})", problem or "")
 
 
+@student_check
 def check_shuffled_control(fn: Callable, max_corr_fn: Callable, f_a: torch.Tensor, f_b: torch.Tensor, seed: int = 0,
                            n_rows: int = 4096, m_a: int = 256, m_b: int = 1024) -> None:
     """fn(a, b, perm) -> the best correlations with b's rows permuted, against the library's control."""

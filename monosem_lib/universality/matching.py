@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..harvest.streaming import row_slice, to_scipy as _scipy  # noqa: F401  (row_slice: re-exported)
 from ..lm.model import TinyLM, load_lm
-from ..sae.codes import sparse_block, to_csr
+from ..sae.codes import to_csr
 from ..sae.model import SAE, load_sae
 
 
@@ -73,7 +73,7 @@ def encode_sparse(sae: SAE, x: torch.Tensor, chunk: int = 8192, desc: str | None
     rows, cols, vals = [torch.zeros(0, dtype=torch.long)], [torch.zeros(0, dtype=torch.long)], [torch.zeros(0)]
     quiet = {"disable": True} if desc is None else {}         # passing disable=False would override TQDM_DISABLE
     for i in tqdm(range(0, len(x), chunk), desc=desc, leave=False, **quiet):
-        r, c, v = sparse_block(sae, x[i:i + chunk].cpu())
+        r, c, v = sae.code_pairs(x[i:i + chunk].cpu())
         rows.append(r + i), cols.append(c), vals.append(v)
     return to_csr(torch.cat(rows), torch.cat(cols), torch.cat(vals), (len(x), sae.n_features))
 
@@ -251,6 +251,12 @@ class Twins:
     lms: dict[str, TinyLM]
     saes: dict[str, SAE]
 
+    def __post_init__(self):
+        for name in self.saes:
+            if self.saes[name].arch.d_mlp != self.lms[name].cfg.d_mlp:
+                raise ValueError(f"SAE {name} reads inputs of width {self.saes[name].arch.d_mlp} but LM {name}'s MLP "
+                                 f"has {self.lms[name].cfg.d_mlp}; re-run notebook 03_train_sae on this run's LMs")
+
 
 def load_twins(run_dir: str | Path, seeds: tuple[int, int] = (0, 1), device: str = "cpu") -> Twins:
     """LMs and SAEs of A and B, with one-line errors naming the notebook to run."""
@@ -264,8 +270,4 @@ def load_twins(run_dir: str | Path, seeds: tuple[int, int] = (0, 1), device: str
             raise FileNotFoundError(f"the SAE of model {name} (LM seed {seed}) is missing at {run_dir / 'sae' / name}; "
                                     f"run notebook 03_train_sae first (it trains SAEs on A and B)")
         lms[name], saes[name] = load_lm(run_dir / "lm" / name, device), load_sae(run_dir / "sae" / name, device)
-    for name in "AB":
-        if saes[name].arch.d_mlp != lms[name].cfg.d_mlp:
-            raise ValueError(f"SAE {name} reads inputs of width {saes[name].arch.d_mlp} but LM {name}'s MLP has "
-                             f"{lms[name].cfg.d_mlp}; re-run notebook 03_train_sae on this run's LMs")
     return Twins(lms, saes)

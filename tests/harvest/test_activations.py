@@ -219,7 +219,7 @@ def test_train_saes_writes_the_artifact_layout(run, tmp_path):
     import dataclasses
 
     from monosem_lib.config import SAEConfig
-    from monosem_lib.pipeline.run_dir import Run
+    from monosem_lib.pipeline.run import Run
     from monosem_lib.sae.jobs import train_saes
 
     cfg = SAEConfig(n_features=48, l1_coeff=0.01, lr=3e-3, batch_size=256, n_acts=1024, resample_pool=256)
@@ -228,7 +228,12 @@ def test_train_saes_writes_the_artifact_layout(run, tmp_path):
     assert set(hists) == set(jobs) and all(h["n_steps"] == 4 for h in hists.values())
     for name in jobs:
         assert {"sae.safetensors", "config.json", "history.json"} <= {p.name for p in (run.dir / "sae" / name).iterdir()}
-    assert Run(run.dir).sae("A_16").n_features == 16
+    r = Run(run.dir)
+    assert r.sae("A_16").n_features == 16 and r.sae("A_16") is r.sae("A_16")          # loaded once, then kept
+    assert r.store("A").n_rows == run.stores["A"].n_rows and r.lm("B").cfg.d_mlp == 32
+    assert r.tokens(r.store("A").token_split("heldout")).tokens.shape == load_split(run.dir / "tokens" / "val").tokens.shape
+    assert r.path("sae", "A") == run.dir / "sae" / "A" and r.metrics == {}
+    assert r.record({"x.y": 1.0}) == {"x.y": 1.0} == r.metrics
     again = train_saes(run.dir, {"A": ("A", cfg)}, parallel=False)     # finished: reloaded, not retrained
     assert again["A"] == hists["A"]
     with pytest.raises(FileNotFoundError, match="02_harvest_activations"):

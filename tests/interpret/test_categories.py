@@ -62,7 +62,7 @@ def test_three_named_yardsticks_and_the_planted_units(world):
     assert llr["arabic"].feature_corr < paper["arabic"].feature_corr
     few = categories.best_units(corr, None, cp, "proxy", n_tok, min_tokens=10 ** 6)
     assert {s.status for s in few.values()} == {categories.TOO_FEW}
-    card = categories.scorecard_entries({"proxy": paper, "proxy_token_llr": llr}, cp, NAMES)
+    card = categories.category_entries({"proxy": paper, "proxy_token_llr": llr}, cp, NAMES)
     assert card["interp.proxy.arabic.feature_corr"] == round(paper["arabic"].feature_corr, 3) > 0.9   # the paper's
     assert card["interp.proxy_token_llr.arabic.feature_corr"] < card["interp.proxy.arabic.feature_corr"] - 0.1
     assert card["interp.proxy.sql.status"] == "no proxy" and "interp.proxy.sql.feature_corr" not in card
@@ -108,7 +108,7 @@ def test_controls_are_scored_by_the_same_code(world):
     text = HeldoutText.from_row_info(ev.row_info({"val": val, "train": train}), NAMES)
     result = compare.score_codes(codes, cp, text, n_score=4)
     assert len(result["autointerp"]) == 4 and result["proxies"]["arabic"].feature == 0
-    card = compare.scorecard_entries(result, "control.random_lm.")
+    card = compare.comparison_entries(result, "control.random_lm.")
     assert "control.random_lm.proxy.arabic.feature_corr" in card
     assert -1 <= card["control.random_lm.autointerp_median.features"] <= 1
     half = first_rows(codes, codes.shape[0] // 2)

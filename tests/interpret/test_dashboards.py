@@ -5,6 +5,7 @@ import torch
 
 from monosem_lib.interpret import dashboards
 from monosem_lib.interpret import feature_stats as fs
+from monosem_lib.interpret.feature_browser import BrowserOptions, TokenView, export_browser
 from tests.interpret.common import planted
 
 
@@ -16,8 +17,8 @@ def test_browser_escapes_tokens_and_works_offline(tmp_path):
     strings = [f"tok{i}" for i in range(50)]
     strings[1] = "<script>alert(1)</script>"
     logits = torch.randn(12, 50)
-    path = dashboards.export_browser(tmp_path / "b" / "index.html", [0, 1, 2], ua, info, tokens, logits, strings,
-                                     ["html"], {1: "<b>x</b>"})
+    path = export_browser(tmp_path / "b" / "index.html", [0, 1, 2], ua, TokenView(info, tokens, strings, ["html"]),
+                          logits, options=BrowserOptions(explanations={1: "<b>x</b>"}))
     page = path.read_text()
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<b>x</b>" not in page and "http" not in page.lower().replace("http-equiv", "")   # no CDN, no server
@@ -54,9 +55,9 @@ def _browser(tmp_path, with_lm=True):
     strings[1] = "<script>alert(1)</script>"
     torch.manual_seed(0)
     lm = TinyLM(TINY_LM).eval() if with_lm else None
-    path = dashboards.export_browser(tmp_path / "b" / "index.html", list(range(12)), ua, info, long_tokens,
-                                     torch.randn(12, 300), strings, ["html"], {3: "tokens 'x'"}, lm=lm,
-                                     sae=sae if with_lm else None, scores={3: 0.9, 5: 0.4})
+    path = export_browser(tmp_path / "b" / "index.html", list(range(12)), ua, TokenView(info, long_tokens, strings,
+                          ["html"]), torch.randn(12, 300), lm=lm, sae=sae if with_lm else None,
+                          options=BrowserOptions(explanations={3: "tokens 'x'"}, scores={3: 0.9, 5: 0.4}))
     return path, sae
 
 
@@ -67,11 +68,14 @@ def test_browser_has_per_token_activations_neighbours_and_scores(tmp_path):
     blob = page.split("<script type='application/json' id='data'>")[1].split("</script>")[0]
     data = _json.loads(blob.replace("<\\/", "</"))
     assert data["per_token"] is True and "<script>alert(1)" not in page
-    f3 = next(f for f in data["features"] if f["i"] == 3)
-    assert f3["score"] == 0.9 and len(f3["near"]) == 5 and all(-1 <= c <= 1 for _, c in f3["near"])
-    ex = f3["groups"][0][1][0]
-    assert len(ex[1]) == len(ex[2]) and sum(a > 0 for a in ex[2]) >= 1        # activations over the context
-    assert len(f3["lhist"]) == 30 and f3["lrange"][0] < f3["lrange"][1]
+    f3 = next(f for f in data["features"] if f["index"] == 3)                 # named objects, read by name
+    assert f3["score"] == 0.9 and len(f3["nearest"]["features"]) == 5 and all(-1 <= c <= 1 for c in f3["nearest"]["cos"])
+    top = f3["groups"][0]                                                     # its examples, as named columns
+    assert len(top["tokens"][0]) == len(top["acts"][0]) and sum(a > 0 for a in top["acts"][0]) >= 1
+    assert len(top["category"]) == len(top["center"]) == len(top["tokens"])
+    assert len(f3["logit_hist"]["counts"]) == 30 and f3["logit_hist"]["lo"] < f3["logit_hist"]["hi"]
+    assert len(f3["act_hist"]["counts"]) == len(f3["act_hist"]["top_category"]) == 30
+    assert set(f3["logits_up"]) == {"tokens", "weights"} and f3["explanation"] == "tokens &#x27;x&#x27;"
 
 
 @pytest.mark.slow
@@ -91,7 +95,7 @@ def test_browser_works_in_a_real_browser(tmp_path):
         page.goto(path.as_uri())
         assert page.inner_text("#view h2") == "feature 3"                     # opens on the best-explained one
         assert page.locator("#list tr[data-n]").count() == 12
-        page.click("th[data-k='max']")                                         # sort by max activation
+        page.click("th[data-k='max_act']")                                     # sort by max activation
         first = int(page.inner_text("#list tr[data-n='0'] td"))
         page.fill("#q", "7")
         page.press("#q", "Enter")                                              # Enter searches
@@ -104,3 +108,21 @@ def test_browser_works_in_a_real_browser(tmp_path):
         assert page.locator("#view span[title^='activation']").count() > 0
         assert errors == [] and 0 <= first < 12
         browser.close()
+
+
+@pytest.mark.slow
+def test_browser_renders_in_headless_chromium_without_playwright(tmp_path):
+    """Debian's chromium runs the page's script (--dump-dom): it opens on the best-explained feature, lists all 12,
+    and draws their examples and histograms from the named JSON."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    path, _ = _browser(tmp_path)
+    dom = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout.split("<script")[0]
+    assert "<h2>feature 3</h2>" in dom and dom.count("<tr data-n=") == 12
+    assert "activation 0." in dom or "activation 1." in dom                      # per-token spans from `acts`
+    assert "<rect" in dom and "nearest by decoder cosine" in dom and "tok" in dom

@@ -150,13 +150,13 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
 
 
 def test_linked_grid_keys_move_together():
-    grid = parse_grid(["sae.resample+sae.l1_coeff=paper+0.006,2024+0.018", "sae.n_acts=20000,30000"])
+    grid = parse_grid(["sae.recipe+sae.l1_coeff=paper+0.006,2024+0.018", "sae.n_acts=20000,30000"])
     runs = plan_runs("smoke", [0], grid, {})
     assert len(runs) == 4
-    got = {(r.cfg.sae.resample, r.cfg.sae.l1_coeff, r.cfg.sae.n_acts) for r in runs}
+    got = {(r.cfg.sae.recipe, r.cfg.sae.l1_coeff, r.cfg.sae.n_acts) for r in runs}
     assert got == {("paper", 0.006, 20000), ("paper", 0.006, 30000), ("2024", 0.018, 20000), ("2024", 0.018, 30000)}
-    assert runs[0].run_id.startswith("s0__sae.resample+sae.l1_coeff=paper+0.006")
+    assert runs[0].run_id.startswith("s0__sae.recipe+sae.l1_coeff=paper+0.006")
     with pytest.raises(ValueError, match="value '2024' must give 2 values joined by"):
-        parse_grid(["sae.resample+sae.l1_coeff=paper+0.006,2024"])
+        parse_grid(["sae.recipe+sae.l1_coeff=paper+0.006,2024"])
     with pytest.raises(ValueError, match="unknown setting 'sae.nope'"):
-        parse_grid(["sae.resample+sae.nope=a+b"])
+        parse_grid(["sae.recipe+sae.nope=a+b"])

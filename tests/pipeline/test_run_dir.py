@@ -2,7 +2,8 @@
 import pytest
 
 from monosem_lib.config import get_config
-from monosem_lib.pipeline.run_dir import load_run, prepare_run_dir, saved_config
+from monosem_lib.pipeline.run import load_run, saved_config
+from monosem_lib.pipeline.run_dir import prepare_run_dir
 
 
 def test_run_dir_pins_settings_and_refuses_to_mix(tmp_path):

@@ -6,9 +6,7 @@ import torch
 from monosem_lib.config import SAEConfig
 from monosem_lib.sae.model import SAE
 from monosem_lib.sae.synthetic import SyntheticActs
-from monosem_lib.sae.train import (
-    init_sae,
-)
+from monosem_lib.sae.step import init_sae
 
 D = 32
 
@@ -25,7 +23,7 @@ def batches_for(cfg=CFG):
 
 
 def make_sae(recipe="paper", n=64, seed=0):
-    cfg = dataclasses.replace(CFG, n_features=n, seed=seed, resample="2024" if recipe == "2024" else "paper")
+    cfg = dataclasses.replace(CFG, n_features=n, seed=seed, recipe=recipe)
     sae = init_sae(D, cfg, DATA.sample(512, seed=1))
     with torch.no_grad():
         sae.b_enc.fill_(-0.05 if recipe == "paper" else -0.2)      # sparse-ish, as after some training

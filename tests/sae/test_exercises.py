@@ -15,7 +15,7 @@ from monosem_lib.sae.metrics import (  # noqa: E402
     mean_feature_acts,
     side_entries,
 )
-from monosem_lib.sae.model import sae_loss  # noqa: E402
+from monosem_lib.sae.grads import sae_loss  # noqa: E402
 from monosem_lib.sae.plots import plot_resampling_ablation, plot_sae_comparison  # noqa: E402
 from monosem_lib.sae.resampling import per_input_loss  # noqa: E402
 from tests.sae.common import DATA, make_sae  # noqa: E402

@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from monosem_lib.sae.model import SAE, geometric_median, load_sae, sae_grads, sae_loss, save_sae
+from monosem_lib.sae.grads import sae_grads, sae_loss
+from monosem_lib.sae.model import SAE, geometric_median, load_sae, save_sae
 from tests.sae.common import DATA, D, make_sae
 
 

@@ -7,11 +7,8 @@ from monosem_lib.sae.metrics import (
     sae_stats,
 )
 from monosem_lib.sae.resampling import resample
-from monosem_lib.sae.train import (
-    make_optimizer,
-    train_sae,
-    train_step,
-)
+from monosem_lib.sae.step import make_optimizer, train_step
+from monosem_lib.sae.train import train_sae
 from tests.sae.common import CFG, DATA, D, batches_for, make_sae
 
 
@@ -74,7 +71,7 @@ def test_paper_resampling_revives_dead_features(tmp_path):
     cfg = dataclasses.replace(CFG, n_acts=64 * 60, n_features=256, l1_coeff=0.2, lr=1e-2)
     out = {}
     for strategy in ("paper", "none"):
-        c = dataclasses.replace(cfg, resample=strategy)
+        c = dataclasses.replace(cfg, resampling=strategy)
         sae, hist = train_sae(tmp_path / strategy, batches_for(c), D, c, DATA.sample(512))
         out[strategy] = (hist, sae_stats(sae, DATA.sample(2000, seed=7)))
     hist = out["paper"][0]

@@ -32,7 +32,7 @@ def trained(real_acts, tmp_path_factory):
     out = {}
     for recipe, extra in RECIPES.items():
         cfg = dataclasses.replace(SAEConfig(n_features=64, batch_size=128, n_acts=128 * 30, lr=3e-3, l1_coeff=0.003,
-                                            resample=recipe), **extra)
+                                            recipe=recipe), **extra)
         batches = lambda start, cfg=cfg: (real_acts[(i * cfg.batch_size) % 1024:][:cfg.batch_size]  # noqa: E731
                                           for i in range(start, cfg.n_acts // cfg.batch_size))
         out[recipe], _ = train_sae(tmp_path_factory.mktemp(recipe), batches, TINY_LM.d_mlp, cfg, real_acts[:512])

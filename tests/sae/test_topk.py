@@ -6,13 +6,15 @@ import torch
 
 from monosem_lib.config import get_config
 from monosem_lib.io import load_tensors
-from monosem_lib.sae import train as ts
+from monosem_lib.sae import step as ts
 from monosem_lib.sae.metrics import sae_stats
-from monosem_lib.sae.model import SAE, load_sae, sae_grads, sae_loss
-from monosem_lib.sae.train import auxk_loss_backward, init_sae, make_optimizer, train_sae, train_step
+from monosem_lib.sae.grads import sae_grads, sae_loss
+from monosem_lib.sae.model import SAE, load_sae
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step
+from monosem_lib.sae.train import TrainOptions, train_sae
 from tests.sae.common import CFG, D, DATA, batches_for
 
-TOPK = dataclasses.replace(CFG, resample="topk", k=4, n_features=128, n_acts=64 * 60, lr=3e-3)
+TOPK = dataclasses.replace(CFG, recipe="topk", k=4, n_features=128, n_acts=64 * 60, lr=3e-3)
 
 
 @pytest.mark.parametrize("recipe", ["topk", "batchtopk"])
@@ -59,14 +61,14 @@ def test_topk_training_learns_with_exactly_k_features(tmp_path):
 
 
 def test_batchtopk_learns_a_threshold_that_gives_about_k_at_inference(tmp_path):
-    cfg = dataclasses.replace(TOPK, resample="batchtopk")
+    cfg = dataclasses.replace(TOPK, recipe="batchtopk")
     sae, _ = train_sae(tmp_path / "b", batches_for(cfg), D, cfg, DATA.sample(512))
     assert sae.threshold.item() > 0
     stats = sae_stats(sae, DATA.sample(2000, seed=7))
     assert 0.5 * cfg.k <= stats["l0"] <= 2.0 * cfg.k and stats["fvu"] < 0.5
     loaded = load_sae(tmp_path / "b")
     x = DATA.batch(99, 16)
-    assert loaded.recipe == "batchtopk" and loaded.arch.k == cfg.k
+    assert loaded.recipe.name == "batchtopk" and loaded.arch.k == cfg.k
     assert torch.equal(loaded.threshold, sae.threshold) and torch.allclose(loaded.encode(x), sae.encode(x))
 
 
@@ -76,7 +78,7 @@ def test_auxk_moves_only_dead_features_encoders_and_reduces_dead_features(tmp_pa
     dead = torch.zeros(TOPK.n_features, dtype=torch.bool)
     dead[:10] = True
     residual = (x - sae.decode_scaled(sae.encode_scaled(x))).detach()
-    loss = auxk_loss_backward(sae, x, residual, dead, 1 / 32, 8)
+    loss = sae.recipe.aux_grads(sae, x, residual, dead, 1 / 32, 8)
     assert loss.item() > 0
     assert sae.W_enc.grad[10:].abs().max() == 0 and sae.W_enc.grad[:10].abs().max() > 0
     assert sae.W_dec.grad[10:].abs().max() == 0
@@ -86,7 +88,7 @@ def test_auxk_moves_only_dead_features_encoders_and_reduces_dead_features(tmp_pa
     first = None
     for _ in range(30):
         opt.zero_grad()
-        aux = auxk_loss_backward(sae, x, residual, dead, 1.0, 8).item()
+        aux = sae.recipe.aux_grads(sae, x, residual, dead, 1.0, 8).item()
         first = first if first is not None else aux
         opt.step()
     assert aux < 0.5 * first
@@ -94,10 +96,10 @@ def test_auxk_moves_only_dead_features_encoders_and_reduces_dead_features(tmp_pa
 
 @pytest.mark.parametrize("recipe", ["topk", "batchtopk"])
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, recipe):
-    cfg = dataclasses.replace(TOPK, resample=recipe, n_acts=64 * 24)
-    train_sae(tmp_path / "full", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4)
-    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4, stop_after=10)
-    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), ckpt_every=4)
+    cfg = dataclasses.replace(TOPK, recipe=recipe, n_acts=64 * 24)
+    train_sae(tmp_path / "full", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
+    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4, stop_after=10))
+    train_sae(tmp_path / "res", batches_for(cfg), D, cfg, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
     a, b = load_tensors(tmp_path / "full" / "sae.safetensors"), load_tensors(tmp_path / "res" / "sae.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
 

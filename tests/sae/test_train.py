@@ -7,27 +7,24 @@ import torch
 
 from monosem_lib.config import get_config
 from monosem_lib.io import load_tensors
+from monosem_lib.sae import step
 from monosem_lib.sae import train as ts
 from monosem_lib.sae.metrics import (
     density_stats,
     sae_stats,
     scorecard_entries,
 )
-from monosem_lib.sae.model import load_sae, sae_grads
-from monosem_lib.sae.train import (
-    init_sae,
-    make_optimizer,
-    train_sae,
-    train_step,
-    validate,
-)
+from monosem_lib.sae.grads import sae_grads
+from monosem_lib.sae.model import load_sae
+from monosem_lib.sae.step import init_sae, make_optimizer, train_step
+from monosem_lib.sae.train import TrainOptions, train_sae, validate
 from monosem_lib.sae.jobs import train_densities, train_sae_on_store
 from tests.sae.common import CFG, DATA, D, batches_for, make_sae
 
 
 @pytest.mark.parametrize("recipe", ["paper", "2024"])
 def test_sparse_steps_track_the_autograd_reference(recipe, monkeypatch):
-    monkeypatch.setattr(ts, "SPARSE_BELOW", 1.1)          # force the sparse path from the first step
+    monkeypatch.setattr(step, "SPARSE_BELOW", 1.1)          # force the sparse path from the first step
     a = make_sae(recipe)
     b = make_sae(recipe)
     opt_a, opt_b = make_optimizer(a, 1e-3), make_optimizer(b, 1e-3)
@@ -45,17 +42,17 @@ def test_gradient_projection_keeps_decoder_rows_at_unit_norm():
     opt = make_optimizer(sae, 1e-2)
     for k in range(5):
         sae_grads(sae, DATA.batch(k, 64), 0.01, sparse=True)
-        sae.project_decoder_grad()
+        sae.recipe.constrain_grads(sae)
         assert (sae.W_dec.grad * sae.W_dec).sum(1).abs().max() < 1e-6   # no component along the row
         opt.step()
-        sae.normalize_decoder()
+        sae.recipe.constrain_weights(sae)
         assert torch.allclose(sae.W_dec.norm(dim=1), torch.ones(64), atol=1e-5)
 
 
 def test_bad_settings_are_one_line_errors():
     for field, value, msg in [("l1_coeff", -1.0, "l1_coeff"), ("l1_coeff", float("nan"), "l1_coeff"),
                               ("lr", 0.0, "lr"), ("lr", 5.0, "lr"), ("n_features", 0, "n_features"),
-                              ("resample", "kaiming", "resample"), ("n_acts", 10, "n_acts")]:
+                              ("recipe", "kaiming", "recipe"), ("resampling", "2024", "resampling"), ("n_acts", 10, "n_acts")]:
         with pytest.raises(ValueError, match=msg) as err:
             validate(dataclasses.replace(CFG, **{field: value}))
         assert "\n" not in str(err.value)
@@ -71,7 +68,7 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
         for k, x in enumerate(DATA.batches(64, 24, start), start):
             yield x * float("nan") if k == 9 else x
     with pytest.raises(FloatingPointError, match=r"at step 9; the last good checkpoint step_0000007"):
-        train_sae(tmp_path / "s", poisoned, D, CFG, DATA.sample(512), ckpt_every=4)
+        train_sae(tmp_path / "s", poisoned, D, CFG, DATA.sample(512), opts=TrainOptions(ckpt_every=4))
     assert (tmp_path / "s" / "checkpoints" / "step_0000007.safetensors").exists()
     assert not (tmp_path / "s" / "sae.safetensors").exists()
 
@@ -79,10 +76,10 @@ def test_nan_loss_stops_names_the_step_and_keeps_the_last_checkpoint(tmp_path):
 @pytest.mark.parametrize("pool", ["pool_fn", "stream"])
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, pool):
     pool_fn = (lambda n, seed: DATA.sample(n, seed)) if pool == "pool_fn" else None
-    _, full = train_sae(tmp_path / "full", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4)
+    _, full = train_sae(tmp_path / "full", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4))
     # killed after step 10, between checkpoints and inside the pool window before the step-12 resampling
-    train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4, stop_after=10)
-    _, hist = train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, ckpt_every=4)
+    train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4, stop_after=10))
+    _, hist = train_sae(tmp_path / "res", batches_for(), D, CFG, DATA.sample(512), pool_fn=pool_fn, opts=TrainOptions(ckpt_every=4))
     a, b = load_tensors(tmp_path / "full" / "sae.safetensors"), load_tensors(tmp_path / "res" / "sae.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert hist["loss"] == full["loss"] and hist["resample"] == full["resample"]
@@ -98,7 +95,7 @@ def test_training_learns(tmp_path):
 
 
 def test_2024_recipe_scale_schedule_and_round_trip(tmp_path):
-    cfg = dataclasses.replace(CFG, resample="2024", l1_coeff=0.01)
+    cfg = dataclasses.replace(CFG, recipe="2024", l1_coeff=0.01)
     sample = DATA.sample(512)
     sae, hist = train_sae(tmp_path / "n", batches_for(cfg), D, cfg, sample)
     assert abs((sample * sae.scale).pow(2).sum(1).mean().item() - D) < 1e-2 * D
@@ -107,7 +104,7 @@ def test_2024_recipe_scale_schedule_and_round_trip(tmp_path):
     assert lr_l1[0][1] == cfg.l1_coeff / 5 and lr_l1[4][1] == lr_l1[50][1] == cfg.l1_coeff
     assert lr_l1[79][0] == cfg.lr and lr_l1[90][0] == cfg.lr / 2 and lr_l1[99][0] == cfg.lr / 20
     loaded = load_sae(tmp_path / "n")
-    assert loaded.recipe == "2024" and torch.equal(loaded.scale, sae.scale)
+    assert loaded.recipe.name == "2024" and torch.equal(loaded.scale, sae.scale)
     x = DATA.batch(99, 8)
     assert torch.allclose(loaded(x), sae(x)) and torch.allclose(loaded.encode(x), sae.encode(x))
 
@@ -153,8 +150,9 @@ def test_notebook_plan_names_every_sae_of_notebook_03():
     plan = notebook_plan(cfg)
     assert list(plan["main"]) == ["A", "B"] and plan["main"]["A"] == ("A", cfg)
     assert set(plan["sweep"]) == {f"A_{n}" for n in cfg.sweep_sizes}
-    assert {c.resample for _, c in plan["ablation"].values()} == {"paper", "none", "reinit", "2024"}
+    assert {(c.recipe, c.resampling) for _, c in plan["ablation"].values()} == {("paper", "paper"), ("paper", "none"), ("paper", "reinit"), ("2024", "auto")}
     assert plan["ablation"]["ablation_2024"][1].l1_coeff == cfg.alt_l1_coeff
-    assert plan["controls"]["alt_B"] == ("B", dataclasses.replace(cfg, resample=cfg.alt_recipe, l1_coeff=cfg.alt_l1_coeff))
+    assert plan["controls"]["alt_B"] == ("B", dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto",
+                                                                           l1_coeff=cfg.alt_l1_coeff))
     assert plan["controls"]["random"][0] == "random" and plan["controls"]["A_seed1"][1].seed == cfg.seed + 1
     assert "A_seed1" not in notebook_plan(dataclasses.replace(cfg, controls=False))["controls"]

@@ -1,7 +1,6 @@
 """Steering and ablation (notebook 06): the hook's algebra, the shared detector, and bad input."""
 import math
 
-import numpy as np
 import pytest
 import torch
 

@@ -53,6 +53,15 @@ def test_dose_response_rows(tiny, tiny_tok):
     assert [r["k"] for r in sweep] == [0.0, 1.0, 10.0] and all(r["n"] == 4 for r in sweep)
     assert sweep[2]["kl"] > sweep[1]["kl"] >= 0 and len({r["share_base"] for r in sweep}) == 1
     assert all(r["share_lo"] <= r["share"] <= r["share_hi"] for r in sweep)
+    # the student's pin (notebook 06): the library's own gives the same curves; a wrong one changes them
+    from monosem_lib.steering.steer import clamp_hook
+    same = dose_response(lm, tiny_tok, sae, 4, 2.0, [0, 1, 10], "dna", PROMPTS, windows, n_samples=2, n_new=8,
+                         mask_fn=odd_ids, pin=lambda i, v: clamp_hook(sae, i, v))
+    assert [torch.equal(a["samples"], b["samples"]) for a, b in zip(sweep, same)] == [True] * 3
+    assert [round(a["kl"], 5) for a in sweep] == [round(b["kl"], 5) for b in same]
+    wrong = dose_response(lm, tiny_tok, sae, 4, 2.0, [0, 1, 10], "dna", PROMPTS, windows, n_samples=2, n_new=8,
+                          mask_fn=odd_ids, pin=lambda i, v: (lambda x: x + v * sae.W_dec[i]))   # no f_i taken away
+    assert abs(wrong[1]["kl"] - sweep[1]["kl"]) > 1e-4
 
 
 @pytest.mark.parametrize("call, msg", [

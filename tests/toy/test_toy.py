@@ -58,11 +58,11 @@ def test_checks_pass_the_right_answer_and_name_the_mistake(capsys):
     check_mean_max_cosine(mean_max_cosine)
     unit = lambda a: a / a.norm(dim=1, keepdim=True)  # noqa: E731
     with pytest.raises(AssertionError, match="TRUE feature"):
-        check_mean_max_cosine(lambda t, l: (unit(t) @ unit(l).T).max(0).values.mean().item())
+        check_mean_max_cosine(lambda t, d: (unit(t) @ unit(d).T).max(0).values.mean().item())
     with pytest.raises(AssertionError, match="sign"):
-        check_mean_max_cosine(lambda t, l: (unit(t) @ unit(l).T).abs().max(1).values.mean().item())
+        check_mean_max_cosine(lambda t, d: (unit(t) @ unit(d).T).abs().max(1).values.mean().item())
     with pytest.raises(AssertionError, match="normalise"):
-        check_mean_max_cosine(lambda t, l: (t @ l.T).max(1).values.mean().item())
+        check_mean_max_cosine(lambda t, d: (t @ d.T).max(1).values.mean().item())
     assert "✓" in capsys.readouterr().out
 
 

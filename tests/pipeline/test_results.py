@@ -1,0 +1,48 @@
+"""docs/RESULTS.md from runs: every number from a scorecard or batch.json, the hand-written preamble kept."""
+import json
+
+import pytest
+
+from monosem_lib.pipeline.cli import main
+from monosem_lib.pipeline.results import MARK, write_results
+
+CARD = {"pipeline.profile": "classroom", "pipeline.wall_s.total": 557.8, "pipeline.gflops": 366.7, "sae.A.l0": 28.09253,
+        "sae.A.fvu": 0.12195, "interp.autointerp_median.features": 0.457, "interp.autointerp_median.neurons": 0.361,
+        "univ.median_max_corr.features": 0.0758, "univ.median_max_corr.neurons": 0.5436,
+        "univ.by_density.1e-5_1e-4.n": 60, "univ.by_density.1e-5_1e-4.median": 0.0608,
+        "univ.by_density.1e-2_1e-1.n": 40, "univ.by_density.1e-2_1e-1.median": 0.5188, "steer.n_categories_steered": 0}
+
+
+def make_run(folder, card, sae=None):
+    (folder / "config").mkdir(parents=True)
+    (folder / "scorecard.json").write_text(json.dumps(card))
+    (folder / "config" / "sae.json").write_text(json.dumps(sae or {"resample": "paper", "l1_coeff": 0.006,
+                                                                   "alt_recipe": "2024", "alt_l1_coeff": 0.018}))
+    return folder
+
+
+def test_a_run_and_a_batch_become_tables_whose_numbers_come_from_them(tmp_path):
+    run = make_run(tmp_path / "c23b", CARD)
+    batch = tmp_path / "seeds3"
+    points = {"default": {"sae.A.l0": {"mean": 27.5, "std": 0.4, "n": 3}, "univ.median_max_corr.features":
+                          {"mean": 0.08, "std": 0.01, "n": 3}}}
+    make_run(batch / "runs" / "s0__default", CARD, {"recipe": "2024", "l1_coeff": 0.018})
+    (batch / "batch.json").write_text(json.dumps({"points": points, "runs": {"s0__default": {"point": "default"}}}))
+    out = tmp_path / "RESULTS.md"
+    out.write_text("# Results\n\nhand-written: 3,398th of 4,096 (notebook 06, runs/classroom)\n")
+    write_results(out, [run, batch])
+    text = out.read_text()
+    assert text.startswith("# Results\n\nhand-written: 3,398th") and text.count(MARK) == 1
+    assert "main SAE A (paper recipe, λ 0.006)" in text and "| 28.1 / 0.122 /" in text       # the old sae.resample key
+    assert "0.457 / 0.361 = 1.27× (target 1.8×: **not met**)" in text and "60% of the features" in text
+    assert "main SAE A (2024 recipe, λ 0.018)" in text and "27.5 ± 0.4" in text and "over 3 seeds" in text
+    write_results(out, [run])                                              # rerun: preamble kept, tables replaced
+    again = out.read_text()
+    assert again.startswith("# Results\n\nhand-written") and "27.5 ± 0.4" not in again and again.count(MARK) == 1
+
+
+def test_the_command_names_a_dir_without_results(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path / "R.md"), str(tmp_path)]) == 1
+    assert "neither a batch.json nor a scorecard.json" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError):
+        write_results(tmp_path / "R.md", [tmp_path / "nope"])
