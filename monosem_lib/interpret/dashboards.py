@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..io import atomic_write
+from ..io import atomic_write_text
 from .feature_stats import (
     N_INTERVALS,
     UnitActs,
@@ -253,7 +253,7 @@ def export_browser(path: str | Path, features: list[int], ua: UnitActs, info: di
             "<div id='wrap'><div id='list'></div><div id='view'></div></div>"
             f"<script type='application/json' id='data'>{blob}</script><script>{_JS}</script></body></html>")
     path = Path(path)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+    atomic_write_text(path, page)
     return path
 
 

@@ -143,7 +143,7 @@ def check_out_folder(out: Path, want: dict) -> None:
     """Refuse (one line, nothing written) an --out folder made by another batch definition or not by a batch."""
     path = out / "batch_def.json"
     if path.exists():
-        have = load_json(path, advice="delete it, or pass another --out")
+        have = load_json(path, advice=f"delete {out} to start the batch again, or pass another --out")
         if have != want:
             diff = [f"{k}: {have.get(k)} there vs {want[k]} now" for k in want if have.get(k) != want[k]]
             raise ValueError(f"--out {out} holds another batch ({'; '.join(diff)}); pass another --out, or delete {out}")
@@ -190,7 +190,9 @@ def share_stages(runs: list[BatchRun], run: BatchRun, out: Path) -> dict[str, st
 def done_notebooks(run_dir: Path) -> list[str]:
     """The notebooks a finished run executed ([] if it never finished)."""
     path = run_dir / DONE
-    return load_json(path)["notebooks"] if path.exists() else []
+    if not path.exists():
+        return []
+    return load_json(path, advice="delete it (the run's notebooks then run again, reusing their finished work)")["notebooks"]
 
 
 def run_batch(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]], out: str | Path,

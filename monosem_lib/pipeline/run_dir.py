@@ -18,6 +18,7 @@ from ..lm.model import TinyLM, load_lm
 from ..sae.model import SAE, load_sae
 from ..text.splits import TokenSplit, load_split
 from ..text.tokenizer import load_tokenizer
+from .scorecard import SCORECARD_ADVICE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_NAMES = ("A", "B")
@@ -39,14 +40,34 @@ LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae", "eval"), "lm_train": 
                 "harvest": ("harvest", "sae", "eval"), "sae": ("sae", "eval"), "eval": ("eval",), "toy": ("toy",)}
 
 
+# the notebook that builds each stage's outputs first
+STAGE_NOTEBOOK = {"data": "01_train_tiny_lm", "tokenizer": "01_train_tiny_lm", "lm": "01_train_tiny_lm",
+                  "lm_train": "01_train_tiny_lm", "harvest": "02_harvest_activations", "sae": "03_train_sae",
+                  "eval": "04_interpret_features", "toy": "00_toy_superposition"}
+PROFILE_ADVICE = "delete it and rerun any notebook of this run with its profile (each notebook records it)"
+
+
+def pin_advice(run_dir: Path, stage: str) -> str:
+    """What to do about a pinned config that cannot be trusted: settings change with -p, never by editing a pin;
+    deleting what the stage and the later ones built (and their pins) rebuilds them with the settings passed."""
+    paths = [str(run_dir)] if STAGE_OUTPUTS[stage] is None else \
+        [str(run_dir / p) for p in STAGE_OUTPUTS[stage]] + [str(run_dir / "config" / f"{s}.json") for s in LATER_STAGES[stage]]
+    return (f"settings change with -p (or overrides) and their own run dir, not by editing a pinned config; to rebuild "
+            f"from the {stage} stage on, delete {' '.join(paths)} and rerun the notebooks from {STAGE_NOTEBOOK[stage]} on")
+
+
+def load_pin(run_dir: Path, stage: str) -> dict:
+    """The settings run_dir/config/<stage>.json pinned (checked against the checksum recorded in it)."""
+    return load_json(Path(run_dir) / "config" / f"{stage}.json", advice=pin_advice(Path(run_dir), stage))
+
+
 def config_conflicts(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> list[tuple[str, str]]:
     """(stage, 'key: pinned vs now') for every pinned setting of `stages` that `cfg` changes; writes nothing."""
     out = []
     for stage in stages:
         path = Path(run_dir) / "config" / f"{stage}.json"
         if path.exists():
-            advice = f"restore the settings it pinned, or {rebuild_advice(Path(run_dir), stage)}"
-            saved, wanted = load_json(path, advice=advice), _jsonable(cfg.stage(stage))
+            saved, wanted = load_pin(Path(run_dir), stage), _jsonable(cfg.stage(stage))
             out += [(stage, f"{stage}.{k}: {saved.get(k)!r} there vs {wanted.get(k)!r} now")
                     for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
     return out
@@ -91,11 +112,11 @@ def _jsonable(d: dict) -> dict:
 def saved_config(run_dir: str | Path) -> RunConfig:
     """The RunConfig a run dir was built with (its pinned stages over its profile's defaults)."""
     run_dir = Path(run_dir)
-    profile = load_json(run_dir / "config" / "profile.json")["profile"]
+    profile = load_json(run_dir / "config" / "profile.json", advice=PROFILE_ADVICE)["profile"]
     overrides = {}
     for path in (run_dir / "config").glob("*.json"):
-        if path.stem != "profile":
-            overrides.update({f"{path.stem}.{k}": v for k, v in load_json(path).items()})
+        if path.stem in STAGE_OUTPUTS:
+            overrides.update({f"{path.stem}.{k}": v for k, v in load_pin(run_dir, path.stem).items()})
     return get_config(profile, overrides)
 
 
@@ -145,7 +166,7 @@ class Run:
     @property
     def metrics(self) -> dict:
         path = self.run_dir / "scorecard.json"
-        return load_json(path) if path.exists() else {}
+        return load_json(path, advice=SCORECARD_ADVICE) if path.exists() else {}
 
 
 def load_run(run_dir: str | Path) -> Run:

@@ -49,7 +49,7 @@ def export_saelens(sae: SAE, folder: str | Path, model_name: str = "monosem-tiny
         weights["threshold"] = torch.full((sae.n_features,), max(float(sae.threshold), 0.0))
         cfg["metadata"]["monosem_k"] = sae.arch.k
     save_tensors(folder / WEIGHTS_FILE, {k: v.detach().float().cpu() for k, v in weights.items()})
-    save_json(folder / CFG_FILE, cfg)
+    save_json(folder / CFG_FILE, cfg, checksum=False)           # SAELens' own format: no extra key
     return folder
 
 

@@ -32,7 +32,7 @@ from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_ch
 from ..config import SAEConfig, validate_stage
 from ..distributed import (SINGLE, Dist, average_grads, barrier, broadcast_from_main, check_same, fingerprint,
                            mean_over_ranks, sum_over_ranks)
-from ..io import load_json, save_json, save_tensors
+from ..io import CorruptFileError, load_json, save_json, save_tensors
 from .model import REDO_SAE, SAE, TOPK_RECIPES, geometric_median, load_sae, sae_grads, sae_loss, save_sae
 from .resampling import resample
 
@@ -161,7 +161,7 @@ def _load_ckpt(folder: Path, sae: SAE, opt: torch.optim.Optimizer, last_fired: t
     if ckpts:
         try:
             arch = load_json(ckpts[-1].with_suffix(".json")).get("arch")
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError, CorruptFileError):
             arch = None  # damaged: load_checkpoint below says which file and what to do
         if arch is not None and arch != vars(sae.arch):
             raise ValueError(f"{folder} holds a checkpoint of another SAE ({arch}); delete it or use another")
