@@ -75,8 +75,16 @@ def main(argv: list[str] | None = None) -> int:
             from .batch_report import aggregate_run_dirs
             aggregate_run_dirs([Path(d) for d in args.run_dirs], Path(args.out), args.by)
             print(f"aggregate: {Path(args.out) / 'batch.md'}")
+    except KeyboardInterrupt as err:            # SIGINT / SIGTERM: the run stopped, its kernel killed
+        from .execute import RunInterrupted
+        print(f"error: {err or 'interrupted'}", file=sys.stderr)
+        return 128 + (err.signum if isinstance(err, RunInterrupted) else 2)
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:                      # a refused write or read: one line naming the file
+        from ..io import os_error_line
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 1
     return 0
 

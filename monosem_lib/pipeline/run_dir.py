@@ -18,6 +18,7 @@ from ..lm.model import TinyLM, load_lm
 from ..sae.model import SAE, load_sae
 from ..text.splits import TokenSplit, load_split
 from ..text.tokenizer import load_tokenizer
+from .lock import hold_in_notebook
 from .scorecard import SCORECARD_ADVICE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -205,7 +206,7 @@ def _quiet_notebook_bars() -> None:
 
 def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | None,
                    stages: list[str]) -> tuple[RunConfig, Path]:
-    """The first call of every notebook: config, pinned run dir, all cores, no network."""
+    """The first call of every notebook: config, pinned and locked run dir, all cores, no network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if os.environ.get("TQDM_DISABLE"):
         _quiet_notebook_bars()
@@ -214,4 +215,9 @@ def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | N
     # smoke-sized ops are too small to split across threads: a second thread only adds contention
     threads = os.environ.get("MONOSEM_THREADS") or (1 if cfg.profile == "smoke" else os.cpu_count() or 1)
     torch.set_num_threads(int(threads))
-    return cfg, prepare_run_dir(run_dir or default_run_dir(profile), cfg, stages)
+    run_dir = Path(run_dir or default_run_dir(profile))
+    conflicts = config_conflicts(run_dir, cfg, stages)
+    if conflicts:                               # refused before the lock file (or anything else) is written
+        raise ValueError(conflict_message(run_dir, conflicts))
+    hold_in_notebook(run_dir)                   # one writer: under the runner it holds the lock already
+    return cfg, prepare_run_dir(run_dir, cfg, stages)
