@@ -141,7 +141,13 @@ def definition(profile: str, seeds: list[int], grid, overrides: dict) -> dict:
 
 
 def check_out_folder(out: Path, want: dict) -> None:
-    """Refuse (one line, nothing written) an --out folder made by another batch definition or not by a batch."""
+    """Refuse (one line, nothing written) an --out folder made by another batch definition or not by a batch, or
+    one inside another batch's folder or inside a run dir (whose runs, reports and locks it would mix with)."""
+    for above in reversed(Path(os.path.abspath(out)).parents):          # the outermost: its sibling is outside all
+        if (above / "batch_def.json").exists() or (above / "config" / "profile.json").exists():
+            kind = "batch" if (above / "batch_def.json").exists() else "run dir"
+            raise ValueError(f"--out {out} is inside the {kind} {above}; pass a folder outside it, e.g. "
+                             f"--out {above.parent / (above.name + '_' + Path(out).name)}")
     path = out / "batch_def.json"
     if path.exists():
         have = load_json(path, advice=f"delete {out} to start the batch again, or pass another --out")

@@ -79,6 +79,25 @@ def test_an_out_folder_of_another_batch_is_refused(tmp_path):
         check_out_folder(tmp_path / "c", d)
 
 
+@pytest.mark.parametrize("inside,kind", [("b/runs/s0__sae.l1_coeff=0.02/sweep", "batch"), ("b/runs", "batch"),
+                                         ("b/notes/b2", "batch"), ("classroom/batches/b3", "run dir")])
+def test_an_out_folder_inside_another_batch_or_a_run_dir_is_refused(tmp_path, inside, kind):
+    d = definition("smoke", [0], parse_grid(["sae.l1_coeff=0.02"]), {})
+    save_json(tmp_path / "b" / "batch_def.json", d)
+    for run_dir in (tmp_path / "b" / "runs" / "s0__sae.l1_coeff=0.02", tmp_path / "classroom"):
+        save_json(run_dir / "config" / "profile.json", {"profile": "smoke"})
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / inside
+    with pytest.raises(ValueError) as err:
+        check_out_folder(out, d)
+    msg, owner = str(err.value), tmp_path / inside.split("/")[0]
+    assert msg.startswith(f"--out {out} is inside the {kind} {owner}; pass a folder outside it, e.g. --out "), msg
+    suggested = Path(msg.rsplit("--out ", 1)[1])
+    assert suggested.parent == tmp_path
+    check_out_folder(suggested, d)                                  # the folder it suggests is accepted
+    assert sorted(tmp_path.rglob("*")) == before                   # and nothing was written
+
+
 def _batch(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "monosem_lib", "batch", "--profile", "smoke", "--seeds", "0,1",
             "--grid", "sae.l1_coeff=0.02,0.03", "--only", "01,02", "-p", "lm_train.max_steps=20",
