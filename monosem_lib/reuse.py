@@ -25,6 +25,18 @@ def settings_diff(recorded: dict, wanted: dict, prefix: str = "") -> list[str]:
             for k in sorted(set(recorded) | set(wanted)) if recorded.get(k) != wanted.get(k)]
 
 
+def _diffs(have: dict, want: dict[str, Any]) -> list[str]:
+    """The differences between a config.json and the wanted {key: settings dict or value}, nested keys dotted."""
+    out = []
+    for key, val in want.items():
+        val = plain(val)
+        if isinstance(val, dict):
+            out += settings_diff(have.get(key) or {}, val, f"{key}.")
+        elif have.get(key) != val:
+            out.append(f"{key}: {have.get(key)!r} there vs {val!r} now")
+    return out
+
+
 def check_reuse(wanted: dict[Path, dict[str, Any]], what: str, notebook: str, load_advice: str) -> None:
     """Refuse (ValueError, one line) when a finished folder's config.json records other settings than `wanted`
     ({folder: {config.json key: settings}}); folders without a config.json are not finished and pass.
@@ -34,14 +46,12 @@ def check_reuse(wanted: dict[Path, dict[str, Any]], what: str, notebook: str, lo
         path = Path(folder) / "config.json"
         if not path.exists():
             continue
-        have = load_json(path, advice=load_advice)
-        diffs = [d for key, val in want.items()
-                 for d in (settings_diff(have.get(key) or {}, plain(val), f"{key}.") if isinstance(val, dict)
-                           else [f"{key}: {have.get(key)!r} there vs {plain(val)!r} now"] * (have.get(key) != plain(val)))]
+        diffs = _diffs(load_json(path, advice=load_advice), want)
         if diffs:
             stale.append(str(folder))
             first = first or diffs
     if stale:
-        raise ValueError(f"{what} {', '.join(stale)} {'was' if len(stale) == 1 else 'were'} trained with other settings "
-                         f"than these ({'; '.join(first[:4])}); delete {' '.join(stale)} and rerun notebook {notebook} (it trains "
-                         f"{'it' if len(stale) == 1 else 'them'} with these settings)")
+        one = len(stale) == 1
+        raise ValueError(f"{what} {', '.join(stale)} {'was' if one else 'were'} trained with other settings than these "
+                         f"({'; '.join(first[:4])}); delete {' '.join(stale)} and rerun notebook {notebook} (it trains "
+                         f"{'it' if one else 'them'} with these settings)")

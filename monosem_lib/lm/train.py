@@ -158,8 +158,8 @@ def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTra
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     # a finished LM is reloaded, not retrained: only if it was trained with these settings
-    check_reuse({Path(folder): {"lm": vars(model_cfg), "seed": seed, "train": vars(cfg)} for folder, seed in jobs.values()},
-                "LM", "01_train_tiny_lm", REDO_LM)
+    wanted = {Path(folder): {"lm": vars(model_cfg), "seed": seed, "train": vars(cfg)} for folder, seed in jobs.values()}
+    check_reuse(wanted, "LM", "01_train_tiny_lm", REDO_LM)
     kwargs = {name: {"folder": str(folder), "model_cfg": model_cfg, "cfg": cfg, "seed": seed, "split_dir": str(split_dir),
                      "val_windows": val_windows, "device": device} for name, (folder, seed) in jobs.items()}
     if parallel is None and cfg.max_steps * cfg.batch_size * model_cfg.n_ctx < MIN_SPAWN_TOKENS:

@@ -199,7 +199,7 @@ def done_notebooks(run_dir: Path) -> list[str]:
     path = run_dir / DONE
     if not path.exists():
         return []
-    return load_json(path, advice="delete it (the run's notebooks then run again, reusing their finished work)")["notebooks"]
+    return load_json(path, advice="delete it (the run's notebooks then run again, reusing their work)")["notebooks"]
 
 
 def run_batch(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]], out: str | Path,

@@ -133,10 +133,12 @@ def write_report(out: Path, runs, status: dict, grid) -> dict:
         card_path = out / "runs" / run.run_id / "scorecard.json"
         cards.setdefault(point_label(run.point), [])
         if status.get(run.run_id, {}).get("status") == "done" and card_path.exists():
-            cards[point_label(run.point)].append(load_json(card_path, advice=f"delete it and {out / 'runs' / run.run_id / '.batch_done'}, and rerun the batch"))
+            redo = f"delete it and {out / 'runs' / run.run_id / '.batch_done'}, and rerun the batch"
+            cards[point_label(run.point)].append(load_json(card_path, advice=redo))
     x_key = grid[0][0] if len(grid) == 1 else "grid point"
     x_values = [_number(v) for v in grid[0][1]] if len(grid) == 1 else list(cards)
-    meta = {"definition": load_json(out / "batch_def.json", advice=f"delete {out} to start the batch again, or pass another --out"),
+    redo = f"delete {out} to start the batch again, or pass another --out"
+    meta = {"definition": load_json(out / "batch_def.json", advice=redo),
             "runs": {r.run_id: {"seed": r.seed, "point": point_label(r.point), **status.get(r.run_id, {})} for r in runs}}
     return write_outputs(out, aggregate(cards), meta, x_values, x_key, f"Batch {out.name}")
 

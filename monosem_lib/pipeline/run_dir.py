@@ -52,9 +52,11 @@ def pin_advice(run_dir: Path, stage: str) -> str:
     """What to do about a pinned config that cannot be trusted: settings change with -p, never by editing a pin;
     deleting what the stage and the later ones built (and their pins) rebuilds them with the settings passed."""
     paths = [str(run_dir)] if STAGE_OUTPUTS[stage] is None else \
-        [str(run_dir / p) for p in STAGE_OUTPUTS[stage]] + [str(run_dir / "config" / f"{s}.json") for s in LATER_STAGES[stage]]
-    return (f"settings change with -p (or overrides) and their own run dir, not by editing a pinned config; to rebuild "
-            f"from the {stage} stage on, delete {' '.join(paths)} and rerun the notebooks from {STAGE_NOTEBOOK[stage]} on")
+        [str(run_dir / p) for p in STAGE_OUTPUTS[stage]] + [str(run_dir / "config" / f"{s}.json")
+                                                             for s in LATER_STAGES[stage]]
+    return (f"settings change with -p (or overrides) and their own run dir, not by editing a pinned config; to "
+            f"rebuild from the {stage} stage on, delete {' '.join(paths)} and rerun the notebooks from "
+            f"{STAGE_NOTEBOOK[stage]} on")
 
 
 def load_pin(run_dir: Path, stage: str) -> dict:

@@ -94,9 +94,10 @@ def _run_books(cfg: RunConfig, run_dir: Path, books: list[Path], overrides: dict
         try:
             execute_notebook(nb, running, params, NOTEBOOK_DIR, progress)
         except RunInterrupted as err:
+            kept = _keep(running, failed, out_dir / nb.name)
             raise RunInterrupted(err.signum, f"interrupted by {signal.Signals(err.signum).name} during notebook "
-                                             f"{nb.stem}; its kernel was stopped; {_keep(running, failed, out_dir / nb.name)}; "
-                                             f"rerun the same command to resume") from None
+                                             f"{nb.stem}; its kernel was stopped; {kept}; rerun the same command "
+                                             f"to resume") from None
         except PapermillExecutionError as err:
             kept = _keep(running, failed, out_dir / nb.name)
             if err.ename == "KeyboardInterrupt":          # the kernel itself was interrupted: stop, as for Ctrl-C

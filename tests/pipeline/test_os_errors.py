@@ -83,8 +83,9 @@ def test_a_full_disk_is_one_line_keeps_a_whole_failed_notebook_and_the_rerun_fin
     with pytest.raises(StorageError) as err:
         runner.run_pipeline("smoke", run, progress=False)
     msg, out = str(err.value), run / "notebooks"
-    assert "\n" not in msg and msg.startswith(f"notebook 01_tiny stopped: cannot write {out / '.01_tiny.running.ipynb'}: "
-                                              f"no space left on the device; free some space there"), msg
+    running = out / ".01_tiny.running.ipynb"
+    assert "\n" not in msg and msg.startswith(f"notebook 01_tiny stopped: cannot write {running}: no space left on the "
+                                              f"device; free some space there"), msg
     assert msg.endswith(f"the failed notebook is {out / '01_tiny.failed.ipynb'}; the last good run of it is kept as "
                         f"{out / '01_tiny.ipynb'}")
     failed = nbformat.read(out / "01_tiny.failed.ipynb", as_version=4)          # whole JSON, not truncated

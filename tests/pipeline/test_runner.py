@@ -73,5 +73,6 @@ def test_end_to_end_smoke_pipeline(tmp_path):
     assert card["lm.A.val_loss"] < card["lm.A.unigram_loss"]
     assert card["pipeline.wall_s.total"] <= 120 * 1.5  # smoke budget (2 min), with slack for a busy machine
     assert (run_dir / "scorecard.md").exists()
-    private = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*") if p.is_file() and p.stat().st_mode & 0o777 != 0o644]
+    private = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+               if p.is_file() and p.stat().st_mode & 0o777 != 0o644]
     assert private == [], private                            # under umask 022 a class can read every file (#26 row 10)

@@ -19,8 +19,8 @@ from tests.pipeline.runner_child import SLEEPY, write_notebook
 
 def _start(nbs: Path, mark: Path, sleep: float, *args: str) -> subprocess.Popen:
     env = {**os.environ, "MARK": str(mark), "SLEEP": str(sleep), "PYTHONPATH": str(REPO_ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "tests.pipeline.runner_child", str(nbs), *args, "--profile", "smoke"],
-                            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    cmd = [sys.executable, "-m", "tests.pipeline.runner_child", str(nbs), *args, "--profile", "smoke"]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)            # its own process group, as a terminal's job is
 
 
@@ -63,7 +63,8 @@ def test_a_signal_stops_the_run_kills_its_kernel_and_keeps_the_last_good_noteboo
         wall, _, err = _stopped(proc, t0)
         assert proc.returncode == 128 + sig and wall < 10, (proc.returncode, wall, err)
         line = err.strip().splitlines()[-1]
-        assert line.startswith(f"error: interrupted by {sig.name} during notebook 01_sleepy; its kernel was stopped"), err
+        assert line.startswith(f"error: interrupted by {sig.name} during notebook 01_sleepy; its kernel was "
+                               f"stopped"), err
         assert line.endswith("rerun the same command to resume")
         assert _gone(kernel)
         assert (run / "notebooks" / "01_sleepy.ipynb").read_bytes() == good
