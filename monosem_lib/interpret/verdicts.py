@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from ..io import load_json
+from ..sae.model import REDO_SAE
 from .dial import PAPER_FOUR, ProxyScore
 
 
@@ -83,7 +84,8 @@ def sweep_budgets(run_dir: str | Path, sizes: list[int], main_features: int, mai
     """{n_features: training activations} of the sweep's SAEs (the main SAE for its own size), from their configs."""
     run_dir = Path(run_dir)
     names = {n: main if n == main_features else f"{main}_{n}" for n in sizes}
-    return {n: int(load_json(run_dir / "sae" / name / "config.json")["train"]["n_acts"]) for n, name in names.items()}
+    return {n: int(load_json(run_dir / "sae" / name / "config.json", advice=REDO_SAE)["train"]["n_acts"])
+            for n, name in names.items()}
 
 
 def sweep_verdict(by_size: dict[int, dict[str, float]], budgets: dict[int, int], tol: float = 0.03) -> list[str]:

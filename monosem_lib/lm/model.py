@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import LMConfig
-from ..io import load_json, load_tensors, save_json, save_tensors
+from ..io import CorruptFileError, load_json, load_tensors, save_json, save_tensors, tensor_metadata
 
 MlpHook = Callable[[torch.Tensor], Optional[torch.Tensor]]
 
@@ -160,20 +160,29 @@ REDO_LM = "delete it and rerun notebook 01_train_tiny_lm (the LM is rebuilt from
 
 
 def save_lm(lm: TinyLM, folder: str | Path, extra: dict | None = None) -> None:
-    """Weights as safetensors + config as JSON, both written atomically."""
+    """Weights as safetensors (their settings recorded in its header too) + config as JSON, both written atomically."""
     folder = Path(folder)
-    save_tensors(folder / "model.safetensors", lm.state_dict())
+    save_tensors(folder / "model.safetensors", lm.state_dict(), meta={"lm": vars(lm.cfg)})
     save_json(folder / "config.json", {"lm": vars(lm.cfg), **(extra or {})})
 
 
 def load_lm(path: str | Path, device: str = "cpu") -> TinyLM:
-    """Load an LM saved by `save_lm` (a folder, or its model.safetensors)."""
+    """Load an LM saved by `save_lm` (a folder, or its model.safetensors); config.json must agree with the
+    settings the weights recorded (n_heads, say, changes the model without changing any weight's shape)."""
     folder = Path(path)
     folder = folder.parent if folder.suffix == ".safetensors" else folder
     if not (folder / "config.json").exists():
         raise FileNotFoundError(f"no LM at {folder}; run notebook 01_train_tiny_lm first")
-    lm = TinyLM(LMConfig(**load_json(folder / "config.json", advice=REDO_LM)["lm"]))
-    lm.load_state_dict(load_tensors(folder / "model.safetensors", advice=REDO_LM))
+    settings = load_json(folder / "config.json", advice=REDO_LM)["lm"]
+    state = load_tensors(folder / "model.safetensors", advice=REDO_LM)
+    recorded = tensor_metadata(folder / "model.safetensors").get("lm")     # None: weights saved before the record
+    if recorded is not None and recorded != settings:
+        diff = "; ".join(f"{k}: {settings.get(k)!r} there vs {recorded.get(k)!r} in the weights"
+                         for k in sorted(set(settings) | set(recorded)) if settings.get(k) != recorded.get(k))
+        raise CorruptFileError(f"{folder / 'config.json'} does not describe the weights beside it ({diff}); "
+                               f"{REDO_LM}")
+    lm = TinyLM(LMConfig(**settings))
+    lm.load_state_dict(state)
     return lm.to(device).eval()
 
 

@@ -24,6 +24,7 @@ from ..config import LMConfig, LMTrainConfig
 from ..distributed import SINGLE, Dist, average_grads, barrier, check_same, fingerprint, mean_over_ranks, rank_slice
 from ..io import load_json, save_json
 from ..parallel import run_in_processes
+from ..reuse import check_reuse
 from .evaluate import lm_loss
 from .model import REDO_LM, TinyLM, save_lm
 
@@ -165,6 +166,9 @@ def train_lms(jobs: dict[str, tuple[Path, int]], model_cfg: LMConfig, cfg: LMTra
     other on all threads: a 128-wide model cannot keep two cores busy.
     """
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # a finished LM is reloaded, not retrained: only if it was trained with these settings
+    wanted = {Path(folder): {"lm": vars(model_cfg), "seed": seed, "train": vars(cfg)} for folder, seed in jobs.values()}
+    check_reuse(wanted, "LM", "01_train_tiny_lm", REDO_LM)
     kwargs = {name: {"folder": str(folder), "model_cfg": model_cfg, "cfg": cfg, "seed": seed, "split_dir": str(split_dir),
                      "val_windows": val_windows, "device": device} for name, (folder, seed) in jobs.items()}
     if parallel is None and cfg.max_steps * cfg.batch_size * model_cfg.n_ctx < MIN_SPAWN_TOKENS:

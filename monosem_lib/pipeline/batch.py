@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from ..config import RunConfig, get_config, valid_keys
-from ..io import load_json, save_json
+from ..io import load_json, save_json, storage_error
+from . import lock
 from .batch_report import point_label, write_report
 
 # seed settings: (key, how a batch seed s changes the profile's value)
@@ -140,14 +141,20 @@ def definition(profile: str, seeds: list[int], grid, overrides: dict) -> dict:
 
 
 def check_out_folder(out: Path, want: dict) -> None:
-    """Refuse (one line, nothing written) an --out folder made by another batch definition or not by a batch."""
+    """Refuse (one line, nothing written) an --out folder made by another batch definition or not by a batch, or
+    one inside another batch's folder or inside a run dir (whose runs, reports and locks it would mix with)."""
+    for above in reversed(Path(os.path.abspath(out)).parents):          # the outermost: its sibling is outside all
+        if (above / "batch_def.json").exists() or (above / "config" / "profile.json").exists():
+            kind = "batch" if (above / "batch_def.json").exists() else "run dir"
+            raise ValueError(f"--out {out} is inside the {kind} {above}; pass a folder outside it, e.g. "
+                             f"--out {above.parent / (above.name + '_' + Path(out).name)}")
     path = out / "batch_def.json"
     if path.exists():
-        have = load_json(path, advice="delete it, or pass another --out")
+        have = load_json(path, advice=f"delete {out} to start the batch again, or pass another --out")
         if have != want:
             diff = [f"{k}: {have.get(k)} there vs {want[k]} now" for k in want if have.get(k) != want[k]]
             raise ValueError(f"--out {out} holds another batch ({'; '.join(diff)}); pass another --out, or delete {out}")
-    elif out.exists() and any(out.iterdir()):
+    elif out.exists() and any(p.name != lock.LOCK_FILE for p in out.iterdir()):
         raise ValueError(f"--out {out} exists and is not a batch folder (no batch_def.json); pass another --out")
 
 
@@ -190,20 +197,38 @@ def share_stages(runs: list[BatchRun], run: BatchRun, out: Path) -> dict[str, st
 def done_notebooks(run_dir: Path) -> list[str]:
     """The notebooks a finished run executed ([] if it never finished)."""
     path = run_dir / DONE
-    return load_json(path)["notebooks"] if path.exists() else []
+    if not path.exists():
+        return []
+    return load_json(path, advice="delete it (the run's notebooks then run again, reusing their work)")["notebooks"]
 
 
 def run_batch(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]], out: str | Path,
               only: list[str] | None = None, overrides: dict | None = None, progress: bool = False) -> dict:
     """Run (or resume) the batch into `out`; aggregates into batch.json / batch.md / batch.png; returns batch.json."""
-    from .runner import list_notebooks, run_pipeline
+    from .runner import list_notebooks
 
     out, overrides = Path(out), dict(overrides or {})
     books = [nb.stem for nb in list_notebooks(only)]           # validates --only before anything runs
     runs = plan_runs(profile, seeds, grid, overrides)
     want = definition(profile, seeds, grid, overrides)
     check_out_folder(out, want)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
+    lock.acquire(out)                                          # one batch at a time in a folder
+    try:
+        return _run_all(profile, out, runs, books, only, want, grid, progress)
+    finally:
+        lock.release(out)
+
+
+def _run_all(profile: str, out: Path, runs: list[BatchRun], books: list[str], only: list[str] | None, want: dict,
+             grid, progress: bool) -> dict:
+    """The batch's runs in order, under its folder's lock; a signal stops the batch (the interrupted run resumes,
+    and the later ones start, on the next call)."""
+    from .runner import run_pipeline
+
+    try:
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise storage_error(err, out / "batch_def.json") from None
     save_json(out / "batch_def.json", want)
     status = {}
     for i, run in enumerate(runs, 1):
@@ -219,6 +244,10 @@ def run_batch(profile: str, seeds: list[int], grid: list[tuple[str, list[str]]],
         t0 = time.perf_counter()
         try:
             run_pipeline(profile, run_dir, only, run.overrides, progress=progress)
+        except KeyboardInterrupt:
+            print(f"[batch] stopped during {run.run_id}: it resumes, and the {len(runs) - i} run(s) after it start, "
+                  f"on the next `batch` call with the same arguments", flush=True)
+            raise
         except (RuntimeError, ValueError, FileNotFoundError) as err:
             print(f"[batch] {run.run_id} failed: {err}", flush=True)
             status[run.run_id] = {"status": "failed", "error": str(err).splitlines()[0]}

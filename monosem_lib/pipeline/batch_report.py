@@ -10,7 +10,7 @@ import math
 import statistics
 from pathlib import Path
 
-from ..io import atomic_write, load_json, save_json
+from ..io import atomic_write, atomic_write_text, load_json, save_json
 from .scorecard import PAPER_FIGURES
 
 CATEGORIES = ("arabic", "hebrew", "base64", "dna")
@@ -122,7 +122,7 @@ def write_outputs(out: Path, stats: dict, meta: dict, x_values: list, x_label: s
     report = {**meta, "points": stats}
     save_json(out / "batch.json", report)
     text = markdown(stats, title)
-    atomic_write(out / "batch.md", lambda tmp: Path(tmp).write_text(text))
+    atomic_write_text(out / "batch.md", text)
     fig = plot(stats, x_values, x_label)
     atomic_write(out / "batch.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     return report
@@ -135,10 +135,12 @@ def write_report(out: Path, runs, status: dict, grid) -> dict:
         card_path = out / "runs" / run.run_id / "scorecard.json"
         cards.setdefault(point_label(run.point), [])
         if status.get(run.run_id, {}).get("status") == "done" and card_path.exists():
-            cards[point_label(run.point)].append(load_json(card_path))
+            redo = f"delete it and {out / 'runs' / run.run_id / '.batch_done'}, and rerun the batch"
+            cards[point_label(run.point)].append(load_json(card_path, advice=redo))
     x_key = grid[0][0] if len(grid) == 1 else "grid point"
     x_values = [_number(v) for v in grid[0][1]] if len(grid) == 1 else list(cards)
-    meta = {"definition": load_json(out / "batch_def.json"),
+    redo = f"delete {out} to start the batch again, or pass another --out"
+    meta = {"definition": load_json(out / "batch_def.json", advice=redo),
             "runs": {r.run_id: {"seed": r.seed, "point": point_label(r.point), **status.get(r.run_id, {})} for r in runs}}
     return write_outputs(out, aggregate(cards), meta, x_values, x_key, f"Batch {out.name}")
 
@@ -146,13 +148,14 @@ def write_report(out: Path, runs, status: dict, grid) -> dict:
 def aggregate_run_dirs(run_dirs: list[Path], out: Path, by: list[str] | None = None) -> dict:
     """Aggregate existing run dirs; runs whose pinned `by` settings agree form one point."""
     from .run import saved_config
+    from .scorecard import SCORECARD_ADVICE
     cards: dict[str, list[dict]] = {}
     for d in run_dirs:
         if not (Path(d) / "scorecard.json").exists():
             raise FileNotFoundError(f"{d} has no scorecard.json: run its notebooks first")
         cfg = saved_config(d)
         label = ",".join(f"{k}={_get(cfg, k)}" for k in by or []) or "all runs"
-        cards.setdefault(label, []).append(load_json(Path(d) / "scorecard.json"))
+        cards.setdefault(label, []).append(load_json(Path(d) / "scorecard.json", advice=SCORECARD_ADVICE))
     out.mkdir(parents=True, exist_ok=True)
     x = [_number(lbl.split("=")[-1]) for lbl in cards] if by and len(by) == 1 else list(cards)
     meta = {"run_dirs": [str(d) for d in run_dirs], "by": by or []}

@@ -140,6 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt as err:            # SIGINT / SIGTERM: the run stopped, its kernel killed
+        from .execute import RunInterrupted
+        print(f"error: {err or 'interrupted'}", file=sys.stderr)
+        return 128 + (err.signum if isinstance(err, RunInterrupted) else 2)
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:                      # a refused write or read: one line naming the file
+        from ..io import os_error_line
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 1

@@ -18,6 +18,8 @@ import torch
 from ..config import RunConfig, get_config
 from ..io import load_json, save_json
 
+PROFILE_ADVICE = "delete it (it only holds timings; the next run writes it again)"
+
 MIN_CELL_S = 2.0
 START_S = 5.0                      # a notebook's fixed cost: kernel start, imports, loading (not scaled by work)
 # Measured: `make replicate`, classroom profile, on a 367 GFLOP/s 2-core machine (notebook walls in seconds).
@@ -55,7 +57,7 @@ def notebook_cells(path: Path, min_s: float = MIN_CELL_S) -> list[dict]:
 def record_notebook(run_dir: Path, name: str, wall_s: float, executed: Path, gflops: float) -> dict:
     """Merge one notebook's wall time and costly cells into run_dir/profile.json; returns the whole profile."""
     path = Path(run_dir) / "profile.json"
-    prof = load_json(path) if path.exists() else {"notebooks": {}}
+    prof = load_json(path, advice=PROFILE_ADVICE) if path.exists() else {"notebooks": {}}
     prof["gflops"] = round(gflops, 1)
     prof["notebooks"][name] = {"wall_s": round(wall_s, 1), "cells": notebook_cells(executed)}
     save_json(path, prof)
@@ -108,7 +110,7 @@ def estimate_lines(cfg: RunConfig, notebooks: list[str], gflops: float, run_dir:
     own = Path(run_dir) / "profile.json"
     ref = None
     if own.exists():
-        prof = load_json(own)
+        prof = load_json(own, advice=PROFILE_ADVICE)
         if prof.get("profile") == cfg.profile and "work" in prof and "gflops" in prof and prof.get("notebooks"):
             ref = {"profile": cfg.profile, "gflops": prof["gflops"], "work": prof["work"],
                    "notebooks": {k: v["wall_s"] for k, v in prof["notebooks"].items()}}
@@ -160,6 +162,6 @@ def check_memory(cfg: RunConfig, available_gb: float | None = None) -> None:
 def save_work(run_dir: Path, cfg: RunConfig) -> None:
     """Record the settings' work units and profile beside the walls, so a later estimate can scale from them."""
     path = Path(run_dir) / "profile.json"
-    prof = load_json(path) if path.exists() else {"notebooks": {}}
+    prof = load_json(path, advice=PROFILE_ADVICE) if path.exists() else {"notebooks": {}}
     prof.update({"profile": cfg.profile, "work": work(cfg)})
     save_json(path, prof)

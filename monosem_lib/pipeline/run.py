@@ -21,7 +21,8 @@ from ..lm.model import TinyLM, load_lm
 from ..sae.model import SAE, load_sae
 from ..text.splits import TokenSplit, load_split
 from ..text.tokenizer import load_tokenizer
-from .scorecard import record
+from .pins import PROFILE_ADVICE, STAGE_OUTPUTS, load_pin
+from .scorecard import SCORECARD_ADVICE, record
 
 MODEL_NAMES = ("A", "B")
 CONTROL_LM = "random"         # an LM of the same shape with random weights (notebook 01), the control of 02-05
@@ -54,7 +55,7 @@ class Run:
     def metrics(self) -> dict:
         """The scorecard as it is now (read afresh)."""
         path = self.path("scorecard.json")
-        return load_json(path) if path.exists() else {}
+        return load_json(path, advice=SCORECARD_ADVICE) if path.exists() else {}
 
     def record(self, metrics: dict) -> dict:
         """Merge flat scorecard keys into scorecard.json; returns the whole card."""
@@ -111,11 +112,11 @@ class Run:
 def saved_config(run_dir: str | Path) -> RunConfig:
     """The RunConfig a run dir was built with (its pinned stages over its profile's defaults)."""
     run_dir = Path(run_dir)
-    profile = load_json(run_dir / "config" / "profile.json")["profile"]
+    profile = load_json(run_dir / "config" / "profile.json", advice=PROFILE_ADVICE)["profile"]
     overrides = {}
     for path in (run_dir / "config").glob("*.json"):
-        if path.stem != "profile":
-            overrides.update({f"{path.stem}.{k}": v for k, v in load_json(path).items()})
+        if path.stem in STAGE_OUTPUTS:
+            overrides.update({f"{path.stem}.{k}": v for k, v in load_pin(run_dir, path.stem).items()})
     return get_config(profile, overrides)
 
 

@@ -11,7 +11,9 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig, get_config
-from ..io import load_json, save_json
+from ..io import save_json
+from .lock import hold_in_notebook
+from .pins import LATER_STAGES, PROFILE_ADVICE, STAGE_NOTEBOOK, STAGE_OUTPUTS, load_pin, pin_advice  # noqa: F401
 from .run import Run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,23 +25,13 @@ def default_run_dir(profile: str) -> Path:
     return Path(env) if env else REPO_ROOT / "runs" / profile
 
 
-# what a stage's settings shape, in the run dir: to rebuild from a stage on, these go (with their configs)
-STAGE_OUTPUTS = {"data": None, "tokenizer": None,            # None: everything depends on the tokens
-                 "lm": ("lm", "acts", "sae", "eval"), "lm_train": ("lm", "acts", "sae", "eval"),
-                 "harvest": ("acts", "sae", "eval"), "sae": ("sae", "eval"), "eval": ("eval",),
-                 "toy": ("toy",)}
-LATER_STAGES = {"lm": ("lm", "lm_train", "harvest", "sae", "eval"), "lm_train": ("lm", "lm_train", "harvest", "sae", "eval"),
-                "harvest": ("harvest", "sae", "eval"), "sae": ("sae", "eval"), "eval": ("eval",), "toy": ("toy",)}
-
-
 def config_conflicts(run_dir: str | Path, cfg: RunConfig, stages: list[str]) -> list[tuple[str, str]]:
     """(stage, 'key: pinned vs now') for every pinned setting of `stages` that `cfg` changes; writes nothing."""
     out = []
     for stage in stages:
         path = Path(run_dir) / "config" / f"{stage}.json"
         if path.exists():
-            advice = f"restore the settings it pinned, or {rebuild_advice(Path(run_dir), stage)}"
-            saved, wanted = load_json(path, advice=advice), _jsonable(cfg.stage(stage))
+            saved, wanted = load_pin(Path(run_dir), stage), _jsonable(cfg.stage(stage))
             out += [(stage, f"{stage}.{k}: {saved.get(k)!r} there vs {wanted.get(k)!r} now")
                     for k in sorted(set(saved) | set(wanted)) if saved.get(k) != wanted.get(k)]
     return out
@@ -109,7 +101,7 @@ def _quiet_notebook_bars() -> None:
 
 def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | None,
                    stages: list[str]) -> tuple[RunConfig, Run]:
-    """The first call of every notebook: config, pinned run dir, all cores, no network -> (cfg, Run)."""
+    """The first call of every notebook: config, pinned and locked run dir, all cores, no network -> (cfg, Run)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if os.environ.get("TQDM_DISABLE"):
         _quiet_notebook_bars()
@@ -118,4 +110,9 @@ def setup_notebook(profile: str, run_dir: str | Path | None, overrides: dict | N
     # smoke-sized ops are too small to split across threads: a second thread only adds contention
     threads = os.environ.get("MONOSEM_THREADS") or (1 if cfg.profile == "smoke" else os.cpu_count() or 1)
     torch.set_num_threads(int(threads))
-    return cfg, Run(prepare_run_dir(run_dir or default_run_dir(profile), cfg, stages), cfg)
+    run_dir = Path(run_dir or default_run_dir(profile))
+    conflicts = config_conflicts(run_dir, cfg, stages)
+    if conflicts:                               # refused before the lock file (or anything else) is written
+        raise ValueError(conflict_message(run_dir, conflicts))
+    hold_in_notebook(run_dir)                   # one writer: under the runner it holds the lock already
+    return cfg, Run(prepare_run_dir(run_dir, cfg, stages), cfg)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..io import atomic_write, load_json, save_json
+from ..io import atomic_write_text, load_json, save_json
+
+SCORECARD_ADVICE = "delete it and rerun the run's notebooks (each records its numbers again; finished work is reused)"
 
 # The paper's figures for the keys that have one (Bricken et al. 2023; A/1 = 4,096 features on model A).
 PAPER_FIGURES: dict[str, tuple[str, str]] = {
@@ -34,7 +36,7 @@ PAPER_FIGURES: dict[str, tuple[str, str]] = {
 def record(run_dir: str | Path, metrics: dict[str, float | int | str]) -> dict:
     """Merge flat `metrics` ({"lm.A.val_loss": 4.1, ...}) into scorecard.json; returns the whole card."""
     path = Path(run_dir) / "scorecard.json"
-    card = load_json(path) if path.exists() else {}
+    card = load_json(path, advice=SCORECARD_ADVICE) if path.exists() else {}
     for key, value in metrics.items():
         if isinstance(value, float) and not math.isfinite(value):
             value = None
@@ -55,10 +57,10 @@ def write_markdown(run_dir: str | Path) -> Path:
     """scorecard.md: every key of this run beside the paper's figure where there is one."""
     run_dir = Path(run_dir)
     path = run_dir / "scorecard.json"
-    card = load_json(path) if path.exists() else {}
+    card = load_json(path, advice=SCORECARD_ADVICE) if path.exists() else {}
     lines = [f"# Scorecard: {run_dir.name}", "", "| key | this run | paper | note |", "|---|---|---|---|"]
     for key in sorted(set(card) | set(PAPER_FIGURES)):
         paper, note = PAPER_FIGURES.get(key, ("", ""))
         lines.append(f"| `{key}` | {_fmt(card.get(key)) if key in card else 'not run'} | {paper} | {note} |")
     text = "\n".join(lines) + "\n"
-    return atomic_write(run_dir / "scorecard.md", lambda tmp: Path(tmp).write_text(text))
+    return atomic_write_text(run_dir / "scorecard.md", text)

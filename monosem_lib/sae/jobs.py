@@ -16,6 +16,7 @@ import torch
 from ..config import SAEConfig
 from ..harvest.store import open_store
 from ..io import load_json, load_tensors
+from ..reuse import check_reuse
 from .model import REDO_SAE, SAE
 from .train import TrainOptions, schedule, train_sae
 
@@ -87,6 +88,9 @@ def train_saes(run_dir: str | Path, jobs: dict[str, tuple[str, SAEConfig]], max_
     run_dir = Path(run_dir)
     for model, _ in jobs.values():           # a missing or incomplete store: fail here, naming notebook 02
         open_store(run_dir, model)
+    # a finished SAE is reloaded, not retrained: only if it was trained with these settings
+    check_reuse({run_dir / "sae" / name: {"train": vars(cfg)} for name, (_, cfg) in jobs.items()}, "SAE",
+                "03_train_sae", REDO_SAE)
     kwargs = {name: {"run_dir": str(run_dir), "model": model, "folder": str(run_dir / "sae" / name), "cfg": cfg,
                      "device": device} for name, (model, cfg) in jobs.items()}
     steps = {name: schedule(cfg)["n_steps"] for name, (_, cfg) in jobs.items()}

@@ -45,7 +45,7 @@ def export_saelens(sae: SAE, folder: str | Path, model_name: str = "monosem-tiny
                         "monosem_recipe": sae.recipe.name, "monosem_input_scale_folded": s}}
     sae.recipe.to_saelens(sae, cfg, weights)
     save_tensors(folder / WEIGHTS_FILE, {k: v.detach().float().cpu() for k, v in weights.items()})
-    save_json(folder / CFG_FILE, cfg)
+    save_json(folder / CFG_FILE, cfg, checksum=False)           # SAELens' own format: no extra key
     return folder
 
 

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import checkpoints, load_checkpoint, remove_leftovers, save_checkpoint
 from ..config import SAEConfig, validate_stage
 from ..distributed import SINGLE, Dist, barrier, broadcast_from_main, check_same, fingerprint
-from ..io import load_json, save_json, save_tensors
+from ..io import CorruptFileError, load_json, save_json, save_tensors
 from .model import REDO_SAE, SAE, load_sae, save_sae
 from .recipes import get_recipe
 from .resampling import resample, resampling_rule
@@ -298,7 +298,7 @@ def load_ckpt(run: Training) -> dict | None:
     if ckpts:
         try:
             arch = load_json(ckpts[-1].with_suffix(".json")).get("arch")
-        except (FileNotFoundError, ValueError):
+        except (FileNotFoundError, ValueError, CorruptFileError):
             arch = None  # damaged: load_checkpoint below says which file and what to do
         if arch is not None and arch != vars(run.sae.arch):
             raise ValueError(f"{run.folder} holds a checkpoint of another SAE ({arch}); delete it or use another")

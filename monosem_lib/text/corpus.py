@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import lzma
+import os
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,34 +46,77 @@ def read_embedded(path: Path = EMBEDDED_CORPUS) -> list[Document]:
 def read_folder(folder: Path) -> list[Document]:
     """Read a folder of .txt (one document each; category = sub-folder name) and .jsonl files.
 
-    A .jsonl line is {"text": ..., "category": ...} (category optional, default "other").
+    A .jsonl line is {"text": ..., "category": ...}: text a non-empty string, category a non-empty string or
+    absent (then "other"); anything else is a one-line error naming file and line. Symlinked sub-folders are
+    followed (each real folder read once, so a link loop ends); empty files are skipped with one warning.
     """
     if not folder.is_dir():
         raise FileNotFoundError(f"corpus folder {folder} does not exist; pass an existing folder of .txt/.jsonl files")
-    files = sorted(p for p in folder.rglob("*") if p.suffix in (".txt", ".jsonl") and p.is_file())
     docs: list[Document] = []
-    for path in files:
+    empty: list[Path] = []
+    for path in corpus_files(folder):
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as err:
             raise ValueError(f"corpus file {path} is not valid UTF-8 (byte {err.start}); convert it to UTF-8 or remove it") from None
-        if path.suffix == ".txt":
+        if not text.strip():
+            empty.append(path)
+        elif path.suffix == ".txt":
             category = path.parent.name.lower() if path.parent != folder else "other"
-            if text.strip():
-                docs.append(Document(len(docs), category, text))
-            continue
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                docs.append(Document(len(docs), str(row.get("category", "other")).lower(), str(row["text"])))
-            except (json.JSONDecodeError, KeyError, AttributeError):
-                raise ValueError(f"corpus file {path} line {lineno} is not a JSON object with a \"text\" field") from None
+            docs.append(Document(len(docs), category, text))
+        else:
+            docs += [Document(len(docs) + i, cat, txt) for i, (cat, txt) in enumerate(_jsonl_rows(path, text))]
+    if empty:
+        names = ", ".join(str(p.relative_to(folder)) for p in empty[:3]) + (", ..." if len(empty) > 3 else "")
+        warnings.warn(f"corpus folder {folder}: {len(empty)} empty file(s) skipped ({names})", stacklevel=2)
     if not docs:
         raise ValueError(f"corpus folder {folder} has no non-empty .txt or .jsonl documents")
     random.Random(0).shuffle(docs)  # so a max_chars cap keeps a mix of the files
     return docs
+
+
+def corpus_files(folder: Path) -> list[Path]:
+    """The .txt and .jsonl files under `folder`, sorted, following symlinked sub-folders (a real folder is read
+    once, so a link loop ends) and symlinked files; a broken link is a one-line error naming it."""
+    seen, out = set(), []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.stat(root)
+        if (real.st_dev, real.st_ino) in seen:        # reached again through a link: read it once
+            dirs[:] = []
+            continue
+        seen.add((real.st_dev, real.st_ino))
+        for name in files:
+            path = Path(root) / name
+            if path.suffix not in (".txt", ".jsonl"):
+                continue
+            if not path.exists():
+                raise ValueError(f"corpus file {path} is a broken symbolic link (to {os.readlink(path)}); "
+                                 f"fix or remove it")
+            out.append(path)
+    return sorted(out)
+
+
+def _jsonl_rows(path: Path, text: str) -> list[tuple[str, str]]:
+    """(category, text) of each non-blank line of a .jsonl file; a bad line is a one-line error naming it."""
+    rows = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"corpus file {path} line {lineno}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict) or "text" not in row:
+            raise ValueError(f"{where} is not a JSON object with a \"text\" field")
+        txt, cat = row["text"], row.get("category", "other")
+        if not isinstance(txt, str) or not txt.strip():
+            raise ValueError(f"{where}: \"text\" must be a non-empty string, not {json.dumps(txt)[:40]}")
+        if not isinstance(cat, str) or not cat.strip():
+            raise ValueError(f"{where}: \"category\" must be a non-empty string or left out (then \"other\"), "
+                             f"not {json.dumps(cat)[:40]}")
+        rows.append((cat.strip().lower(), txt))
+    return rows
 
 
 def _cap_chars(docs: list[Document], max_chars: int) -> list[Document]:

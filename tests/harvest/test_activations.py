@@ -254,14 +254,15 @@ def test_rank_manifests_are_merged_into_one(run, tmp_path):
     """Shards recorded by ranks in .manifest.rank<r>.json (a data-parallel harvest killed before rank 0 merged
     them) are kept on the next start: nothing is harvested again."""
     import json
+    from monosem_lib.io import save_json
     run_dir = tmp_path / "r"
     shutil.copytree(run.dir / "tokens", run_dir / "tokens")
     shutil.copytree(run.dir / "lm" / "A", run_dir / "lm" / "A")
     store = harvest_mlp_activations(run_dir, "A", CFG)
     manifest = json.loads((store.folder / "manifest.json").read_text())
     moved = manifest["parts"]["train"]["shards"].pop(1)
-    (store.folder / "manifest.json").write_text(json.dumps(manifest))
-    (store.folder / ".manifest.rank1.json").write_text(json.dumps({"train": [moved], "heldout": []}))
+    save_json(store.folder / "manifest.json", manifest)                    # as a data-parallel harvest leaves them
+    save_json(store.folder / ".manifest.rank1.json", {"train": [moved], "heldout": []})
     again = harvest_mlp_activations(run_dir, "A", CFG)
     assert again.n_rows == CFG.n_rows and not list(store.folder.glob(".manifest.rank*"))
     again.verify()

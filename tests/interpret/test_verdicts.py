@@ -1,10 +1,9 @@
 """Notebook 04's verdicts and its exercise 3 and 5 checks: each outcome gets its own wording, a wrong answer fails."""
-import json
-
 import numpy as np
 import pytest
 
 from monosem_lib.interpret import exercises, verdicts
+from monosem_lib.io import save_json
 from monosem_lib.interpret import feature_stats as fs
 from monosem_lib.interpret.dial import ProxyScore
 from monosem_lib.sae.model import SAE
@@ -44,7 +43,7 @@ def test_sweep_verdict_reads_each_trend_and_flags_unequal_budgets(tmp_path):
                2048: {"dna": 0.87, "base64": 0.43, "arabic": 0.31}, 4096: {"dna": 0.92, "base64": 0.34, "arabic": 0.32}}
     for name, n in (("A_512", 200), ("A_1024", 200), ("A_2048", 200), ("A", 450)):
         (tmp_path / "sae" / name).mkdir(parents=True)
-        (tmp_path / "sae" / name / "config.json").write_text(json.dumps({"train": {"n_acts": n}}))
+        save_json(tmp_path / "sae" / name / "config.json", {"train": {"n_acts": n}})
     budgets = verdicts.sweep_budgets(tmp_path, [512, 1024, 2048, 4096], 4096)
     assert budgets == {512: 200, 1024: 200, 2048: 200, 4096: 450}
     lines = verdicts.sweep_verdict(by_size, budgets)

@@ -92,6 +92,7 @@ def test_cli_refuses_before_running_anything(run_dir, args, says):
 
 def test_a_garbled_pinned_config_is_named(run_dir):
     (run_dir / "config" / "lm.json").write_bytes(b"{\"d_model\": 32,\xff")
-    with pytest.raises(RuntimeError, match=r"config/lm.json is not valid JSON .*; restore the settings it pinned, "
-                                           r"or rebuild from the lm stage on .* by deleting"):
+    with pytest.raises(RuntimeError, match=r"config/lm.json is not valid JSON .*; settings change with -p .*to "
+                                           r"rebuild from the lm stage on, delete .* and rerun the notebooks from "
+                                           r"01_train_tiny_lm on"):
         setup_notebook("smoke", run_dir, {}, STAGES)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from monosem_lib.io import save_json
 from monosem_lib.pipeline.batch import (SEED_KEYS, check_out_folder, definition, group_key, parse_grid, parse_seeds,
                                         plan_runs, seed_overrides)
 from monosem_lib.pipeline.batch_report import aggregate, markdown, summarise
@@ -67,7 +68,7 @@ def test_bad_batch_definitions_are_one_line(call, says):
 def test_an_out_folder_of_another_batch_is_refused(tmp_path):
     d = definition("smoke", [0, 1], parse_grid(["sae.l1_coeff=0.02"]), {})
     (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "batch_def.json").write_text(json.dumps(d))
+    save_json(tmp_path / "b" / "batch_def.json", d)
     check_out_folder(tmp_path / "b", d)                                       # the same batch: resumes
     other = definition("smoke", [0, 1, 2], parse_grid(["sae.l1_coeff=0.02"]), {})
     with pytest.raises(ValueError, match=r"holds another batch \(seeds: \[0, 1\] there vs \[0, 1, 2\] now\)"):
@@ -76,6 +77,25 @@ def test_an_out_folder_of_another_batch_is_refused(tmp_path):
     (tmp_path / "c" / "notes.txt").write_text("mine")
     with pytest.raises(ValueError, match="not a batch folder"):
         check_out_folder(tmp_path / "c", d)
+
+
+@pytest.mark.parametrize("inside,kind", [("b/runs/s0__sae.l1_coeff=0.02/sweep", "batch"), ("b/runs", "batch"),
+                                         ("b/notes/b2", "batch"), ("classroom/batches/b3", "run dir")])
+def test_an_out_folder_inside_another_batch_or_a_run_dir_is_refused(tmp_path, inside, kind):
+    d = definition("smoke", [0], parse_grid(["sae.l1_coeff=0.02"]), {})
+    save_json(tmp_path / "b" / "batch_def.json", d)
+    for run_dir in (tmp_path / "b" / "runs" / "s0__sae.l1_coeff=0.02", tmp_path / "classroom"):
+        save_json(run_dir / "config" / "profile.json", {"profile": "smoke"})
+    before = sorted(tmp_path.rglob("*"))
+    out = tmp_path / inside
+    with pytest.raises(ValueError) as err:
+        check_out_folder(out, d)
+    msg, owner = str(err.value), tmp_path / inside.split("/")[0]
+    assert msg.startswith(f"--out {out} is inside the {kind} {owner}; pass a folder outside it, e.g. --out "), msg
+    suggested = Path(msg.rsplit("--out ", 1)[1])
+    assert suggested.parent == tmp_path
+    check_out_folder(suggested, d)                                  # the folder it suggests is accepted
+    assert sorted(tmp_path.rglob("*")) == before                   # and nothing was written
 
 
 def _batch(out: Path, *extra: str) -> list[str]:
@@ -87,7 +107,7 @@ def _batch(out: Path, *extra: str) -> list[str]:
 def test_cli_refuses_bad_input_before_running_anything(tmp_path):
     out = tmp_path / "b"
     (out).mkdir()
-    (out / "batch_def.json").write_text(json.dumps({"profile": "smoke", "seeds": [7]}))
+    save_json(out / "batch_def.json", {"profile": "smoke", "seeds": [7]})
     before = sorted(p.name for p in out.iterdir())
     for args in (["--grid", "sae.bogus=1"], []):
         r = subprocess.run(_batch(out, *args), capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
@@ -139,7 +159,7 @@ def test_a_failed_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
     def fake_pipeline(profile, run_dir, only, overrides, progress=False):
         if overrides["lm_train.data_seed"] == 1235:                          # seed 1 fails
             raise RuntimeError("notebook 01_train_tiny_lm failed in cell 3 (ValueError: boom)")
-        (Path(run_dir) / "scorecard.json").write_text(json.dumps({"sae.A.l0": float(overrides["sae.l1_coeff"]) * 100}))
+        save_json(Path(run_dir) / "scorecard.json", {"sae.A.l0": float(overrides["sae.l1_coeff"]) * 100})
 
     monkeypatch.setattr(runner, "run_pipeline", fake_pipeline)
     report = batch.run_batch("smoke", [0, 1, 2], parse_grid(["sae.l1_coeff=0.02"]), tmp_path / "b", only=["01"])

@@ -1,8 +1,7 @@
 """docs/RESULTS.md from runs: every number from a scorecard or batch.json, the hand-written preamble kept."""
-import json
-
 import pytest
 
+from monosem_lib.io import save_json
 from monosem_lib.pipeline.cli import main
 from monosem_lib.pipeline.results import MARK, write_results
 
@@ -15,9 +14,9 @@ CARD = {"pipeline.profile": "classroom", "pipeline.wall_s.total": 557.8, "pipeli
 
 def make_run(folder, card, sae=None):
     (folder / "config").mkdir(parents=True)
-    (folder / "scorecard.json").write_text(json.dumps(card))
-    (folder / "config" / "sae.json").write_text(json.dumps(sae or {"resample": "paper", "l1_coeff": 0.006,
-                                                                   "alt_recipe": "2024", "alt_l1_coeff": 0.018}))
+    save_json(folder / "scorecard.json", card)
+    save_json(folder / "config" / "sae.json", sae or {"resample": "paper", "l1_coeff": 0.006,
+                                                      "alt_recipe": "2024", "alt_l1_coeff": 0.018})
     return folder
 
 
@@ -27,7 +26,7 @@ def test_a_run_and_a_batch_become_tables_whose_numbers_come_from_them(tmp_path):
     points = {"default": {"sae.A.l0": {"mean": 27.5, "std": 0.4, "n": 3}, "univ.median_max_corr.features":
                           {"mean": 0.08, "std": 0.01, "n": 3}}}
     make_run(batch / "runs" / "s0__default", CARD, {"recipe": "2024", "l1_coeff": 0.018})
-    (batch / "batch.json").write_text(json.dumps({"points": points, "runs": {"s0__default": {"point": "default"}}}))
+    save_json(batch / "batch.json", {"points": points, "runs": {"s0__default": {"point": "default"}}})
     out = tmp_path / "RESULTS.md"
     out.write_text("# Results\n\nhand-written: 3,398th of 4,096 (notebook 06, runs/classroom)\n")
     write_results(out, [run, batch])

@@ -1,5 +1,6 @@
 """The papermill runner: bad input, a failing notebook, and one end-to-end smoke run."""
 import json
+import os
 import subprocess
 import sys
 
@@ -57,7 +58,8 @@ def test_every_shipped_notebook_declares_the_stages_it_pins():
 def test_end_to_end_smoke_pipeline(tmp_path):
     run_dir = tmp_path / "run"
     out = subprocess.run([sys.executable, "-m", "monosem_lib", "run", "--profile", "smoke", "--run-dir", str(run_dir),
-                          "--no-progress"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600)
+                          "--no-progress"], capture_output=True, text=True, cwd=REPO_ROOT, timeout=600,
+                         preexec_fn=lambda: os.umask(0o022))
     assert out.returncode == 0, out.stderr[-2000:]
     card = json.loads((run_dir / "scorecard.json").read_text())
     books = [p.stem for p in pipeline.list_notebooks()]
@@ -71,3 +73,6 @@ def test_end_to_end_smoke_pipeline(tmp_path):
     assert card["lm.A.val_loss"] < card["lm.A.unigram_loss"]
     assert card["pipeline.wall_s.total"] <= 120 * 1.5  # smoke budget (2 min), with slack for a busy machine
     assert (run_dir / "scorecard.md").exists()
+    private = [str(p.relative_to(run_dir)) for p in run_dir.rglob("*")
+               if p.is_file() and p.stat().st_mode & 0o777 != 0o644]
+    assert private == [], private                            # under umask 022 a class can read every file (#26 row 10)
