@@ -28,7 +28,7 @@ train_lm(f"{out}/lm", TINY_LM, LMTrainConfig(batch_size=8, max_steps=20, warmup_
          tiny_split().tokens, dist=dist)
 
 data = SyntheticActs(d_mlp=32, n_true=96, per_token=2.0, width=4, seed=0)
-cfg = SAEConfig(n_features=256, l1_coeff=0.06, lr=1e-2, batch_size=64, n_acts=64 * 40, resample_pool=256,
+cfg = SAEConfig(recipe="paper", n_features=256, l1_coeff=0.06, lr=1e-2, batch_size=64, n_acts=64 * 40, resample_pool=256,
                 resample_at=(0.25, 0.5), resample_window=0.2)
 if "--odd-rank1" in args and dist.rank == 1:
     cfg = dataclasses.replace(cfg, l1_coeff=0.004)

@@ -93,14 +93,16 @@ def test_row1_an_edited_sae_config_is_refused_and_rerunning_03_restores_it(run):
     path = run / "sae" / "A" / "config.json"
     good = path.read_bytes()
 
-    def paper_to_2024(cfg):
-        cfg["sae"]["recipe"], cfg["train"]["l1_coeff"] = "2024", 0.3
-    _edit(path, paper_to_2024)
+    recipe = load_sae(run / "sae" / "A").recipe.name
+
+    def other_recipe(cfg):
+        cfg["sae"]["recipe"], cfg["train"]["l1_coeff"] = ("paper" if recipe == "2024" else "2024"), 0.3
+    _edit(path, other_recipe)
     msg = _refused(lambda: notebook_03(run), path)           # `--only 03`: it must not reuse the edited SAE
     assert "was changed after it was written" in msg and "; delete it and rerun notebook 03_train_sae" in msg
     _refused(lambda: load_sae(run / "sae" / "A"), path)      # nor may any later notebook load it
     _follow(msg, run, path)
-    assert path.read_bytes() == good and load_sae(run / "sae" / "A").recipe.name == "paper"
+    assert path.read_bytes() == good and load_sae(run / "sae" / "A").recipe.name == recipe
 
 
 def test_row2_an_edited_lm_config_is_blamed_not_the_store_and_rerunning_01_restores_it(run):

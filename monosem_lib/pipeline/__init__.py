@@ -8,9 +8,9 @@ from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "run": ("CONTROL_LM", "MODEL_NAMES", "Run", "load_run", "saved_config"),
-    "run_dir": ("default_run_dir", "prepare_run_dir", "setup_notebook"),
+    "run_dir": ("REPO_ROOT", "default_run_dir", "prepare_run_dir", "setup_notebook"),
     "scorecard": ("PAPER_FIGURES", "record", "write_markdown"),
     "runner": ("run_pipeline",),
     "batch": ("run_batch",),
-    "batch_report": ("aggregate_run_dirs",),
+    "batch_report": ("aggregate_run_dirs", "points_table"),
 })

@@ -172,3 +172,39 @@ def _number(text):
         return float(text)
     except (TypeError, ValueError):
         return text
+
+
+# the claims the main recipe is chosen on (notebook 03's table of the recipe batch)
+RECIPE_CLAIMS = {"univ.median_max_corr.features": "universality A vs B, features",
+                 "univ.median_max_corr.neurons": "  ... neurons (the control)",
+                 "univ.median_max_corr.sae_seed": "  ... SAE-seed ceiling",
+                 "interp.autointerp_ratio": "autointerp, features / neurons",
+                 "control.random_lm.autointerp_median.features": "autointerp of the random-LM SAE",
+                 **{f"interp.proxy.{c}.feature_corr": f"paper's proxy, {c}" for c in CATEGORIES},
+                 **{f"interp.specificity.{c}.feature": f"specificity, {c}" for c in CATEGORIES},
+                 "steer.n_categories_steered": "categories steered, k = 1",
+                 "steer.k10.n_categories_steered": "categories steered, k = 10",
+                 "sae.A.l0": "L0", "sae.A.loss_recovered": "loss recovered",
+                 "sae.A.dead_frac": "dead", "sae.A.ultralow_frac": "ultralow"}
+
+
+def points_table(batch_dir: str | Path, claims: dict[str, str] | None = None, markdown_table: bool = False) -> str:
+    """A batch's grid points side by side (columns: the values of each point), one row per claim: mean ± std
+    (plain text for a notebook, or a markdown table)."""
+    claims = claims or RECIPE_CLAIMS
+    stats = load_json(Path(batch_dir) / "batch.json", advice="delete it and rerun the batch command (finished runs "
+                                                             "are skipped; it is rewritten)")["points"]
+    names = [p.split("=", 1)[-1] for p in stats]
+    rows = []
+    for key, label in claims.items():
+        cells = [f"{s['mean']:.3f} ± {s['std']:.3f}" if (s := stats[p].get(key)) and s.get("n") else "—" for p in stats]
+        rows.append((label.strip(" ."), cells) if markdown_table else (label, cells))
+    n = max((s.get("n", 0) for p in stats for s in stats[p].values()), default=0)
+    note = f"mean ± std over up to {n} seeds per point"
+    if markdown_table:
+        head = "| claim | " + " | ".join(f"`{x}`" for x in names) + " |\n|---|" + "---|" * len(names) + "\n"
+        return head + "".join(f"| {label} | " + " | ".join(cells) + " |\n" for label, cells in rows) + f"\n({note})\n"
+    width = max(12, *(len(x) for x in names))
+    lines = [f"{'':34s}" + "".join(f"{x:>{width + 2}s}" for x in names)]
+    lines += [f"{label[:34]:34s}" + "".join(f"{c:>{width + 2}s}" for c in cells) for label, cells in rows]
+    return "\n".join(lines + [f"({note}; {Path(batch_dir) / 'batch.md'} has every key)"])

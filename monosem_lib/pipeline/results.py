@@ -215,6 +215,12 @@ def write_results(out: str | Path, dirs: list[Path]) -> Path:
     out = Path(out)
     text = out.read_text(encoding="utf-8") if out.exists() else ""
     preamble = text.split(MARK)[0] if MARK in text else text or DEFAULT_PREAMBLE
-    sections = [section(*s) for d in dirs for s in load_sources(d)]
+    sections = []
+    for d in dirs:
+        sources = load_sources(d)
+        if len(sources) > 1:                          # a grid: its points side by side first
+            from .batch_report import points_table
+            sections.append(f"## {Path(d).name}: the grid points side by side\n\n{points_table(d, markdown_table=True)}")
+        sections += [section(*s) for s in sources]
     page = preamble.rstrip("\n") + "\n\n" + MARK + "\n\n" + "\n".join(sections)
     return atomic_write(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

@@ -44,9 +44,10 @@ def notebook_plan(cfg: SAEConfig, models: tuple[str, ...] = ("A", "B"), control_
     ablation = {f"ablation_{name}": ("A", dataclasses.replace(
         cfg, n_features=cfg.ablation_n_features, n_acts=cfg.ablation_n_acts, lr=cfg.ablation_lr, recipe=recipe,
         resampling=resampling, l1_coeff=lam.get(recipe, cfg.l1_coeff))) for name, (recipe, resampling) in ABLATION.items()}
-    alt = dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto", l1_coeff=cfg.alt_l1_coeff)
+    alt = dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto", l1_coeff=cfg.alt_l1_coeff,
+                              n_acts=cfg.side_n_acts)
     controls = {**{f"alt_{m}": (m, alt) for m in models},
-                "topk_A": ("A", dataclasses.replace(cfg, recipe="topk", resampling="auto"))}
+                "topk_A": ("A", dataclasses.replace(cfg, recipe="topk", resampling="auto", n_acts=cfg.side_n_acts))}
     if cfg.controls:
         controls.update({"A_seed1": ("A", dataclasses.replace(cfg, seed=cfg.seed + 1)), control_lm: (control_lm, cfg)})
     return {"main": {m: (m, cfg) for m in models}, "sweep": sweep, "ablation": ablation, "controls": controls}

@@ -222,7 +222,7 @@ def test_train_saes_writes_the_artifact_layout(run, tmp_path):
     from monosem_lib.pipeline.run import Run
     from monosem_lib.sae.jobs import train_saes
 
-    cfg = SAEConfig(n_features=48, l1_coeff=0.01, lr=3e-3, batch_size=256, n_acts=1024, resample_pool=256)
+    cfg = SAEConfig(recipe="paper", n_features=48, l1_coeff=0.01, lr=3e-3, batch_size=256, n_acts=1024, resample_pool=256)
     jobs = {"A": ("A", cfg), "B": ("B", cfg), "A_16": ("A", dataclasses.replace(cfg, n_features=16))}
     hists = train_saes(run.dir, jobs, parallel=True)           # spawned processes, one thread each
     assert set(hists) == set(jobs) and all(h["n_steps"] == 4 for h in hists.values())

@@ -34,8 +34,14 @@ def test_cells_over_two_seconds_are_recorded_and_summarised(tmp_path):
 
 def test_estimates_scale_with_work_and_machine_speed(tmp_path):
     cfg = get_config("classroom")
+    measured = get_config("classroom", costs.REFERENCE.get("overrides"))     # the settings the reference ran with
+    assert costs.estimate(measured, NBS, costs.REFERENCE["gflops"])["03_train_sae"] == \
+        pytest.approx(costs.REFERENCE["notebooks"]["03_train_sae"])
     base = costs.estimate(cfg, NBS, costs.REFERENCE["gflops"])
-    assert base["03_train_sae"] == pytest.approx(costs.REFERENCE["notebooks"]["03_train_sae"])
+    more = get_config("classroom", {"sae.n_acts": 2 * cfg.sae.n_acts, "harvest.n_rows": 2 * cfg.harvest.n_rows})
+    side = get_config("classroom", {"sae.side_n_acts": 2 * cfg.sae.side_n_acts})
+    assert costs.estimate(more, NBS, 367.0)["03_train_sae"] > costs.estimate(side, NBS, 367.0)["03_train_sae"] > \
+        costs.estimate(cfg, NBS, 367.0)["03_train_sae"]                 # 4 SAEs read n_acts, 3 read side_n_acts
     slow = costs.estimate(cfg, NBS, costs.REFERENCE["gflops"] / 2)
     assert slow["01_train_tiny_lm"] - costs.START_S == pytest.approx(2 * (base["01_train_tiny_lm"] - costs.START_S))
     long = get_config("classroom", {"sae.n_acts": 4_500_000})

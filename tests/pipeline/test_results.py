@@ -45,3 +45,18 @@ def test_the_command_names_a_dir_without_results(tmp_path, capsys):
     assert "neither a batch.json nor a scorecard.json" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError):
         write_results(tmp_path / "R.md", [tmp_path / "nope"])
+
+
+def test_a_grid_batch_gets_its_points_side_by_side(tmp_path):
+    batch = tmp_path / "recipes"
+    points = {f"sae.recipe={r}": {"univ.median_max_corr.features": {"mean": m, "std": 0.01, "n": 3},
+                                  "sae.A.l0": {"mean": 30.0, "std": 1.0, "n": 3}} for r, m in (("paper", 0.08), ("2024", 0.61))}
+    runs = {f"s0__sae.recipe={r}": {"point": f"sae.recipe={r}"} for r in ("paper", "2024")}
+    for r in ("paper", "2024"):
+        make_run(batch / "runs" / f"s0__sae.recipe={r}", CARD, {"recipe": r, "l1_coeff": 0.01})
+    save_json(batch / "batch.json", {"points": points, "runs": runs})
+    from monosem_lib.pipeline.batch_report import points_table
+    text = points_table(batch)
+    assert sorted(text.splitlines()[0].split()) == ["2024", "paper"] and "0.080 ± 0.010" in text and "0.610 ± 0.010" in text
+    out = write_results(tmp_path / "R.md", [batch]).read_text()
+    assert "the grid points side by side" in out and "| universality A vs B, features | 0.610 ± 0.010 | 0.080 ± 0.010 |" in out

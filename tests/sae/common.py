@@ -14,7 +14,7 @@ D = 32
 DATA = SyntheticActs(d_mlp=D, n_true=96, per_token=2.0, width=4, seed=0)
 
 
-CFG = SAEConfig(n_features=64, l1_coeff=0.003, lr=3e-3, batch_size=64, n_acts=64 * 24, resample_pool=256,
+CFG = SAEConfig(recipe="paper", n_features=64, l1_coeff=0.003, lr=3e-3, batch_size=64, n_acts=64 * 24, resample_pool=256,
                 resample_at=(0.25, 0.5, 0.75), resample_window=0.2)
 
 

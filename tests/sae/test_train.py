@@ -151,8 +151,13 @@ def test_notebook_plan_names_every_sae_of_notebook_03():
     assert list(plan["main"]) == ["A", "B"] and plan["main"]["A"] == ("A", cfg)
     assert set(plan["sweep"]) == {f"A_{n}" for n in cfg.sweep_sizes}
     assert {(c.recipe, c.resampling) for _, c in plan["ablation"].values()} == {("paper", "paper"), ("paper", "none"), ("paper", "reinit"), ("2024", "auto")}
-    assert plan["ablation"]["ablation_2024"][1].l1_coeff == cfg.alt_l1_coeff
+    lam = {cfg.recipe: cfg.l1_coeff, cfg.alt_recipe: cfg.alt_l1_coeff}         # each recipe its own λ
+    assert plan["ablation"]["ablation_2024"][1].l1_coeff == lam["2024"]
+    assert plan["ablation"]["ablation_paper"][1].l1_coeff == lam["paper"]
     assert plan["controls"]["alt_B"] == ("B", dataclasses.replace(cfg, recipe=cfg.alt_recipe, resampling="auto",
-                                                                           l1_coeff=cfg.alt_l1_coeff))
+                                                                           l1_coeff=cfg.alt_l1_coeff,
+                                                                           n_acts=cfg.side_n_acts))
+    assert plan["controls"]["topk_A"][1].n_acts == cfg.side_n_acts < cfg.n_acts      # the minutes go to the main
+    assert plan["controls"]["A_seed1"][1].n_acts == plan["controls"]["random"][1].n_acts == cfg.n_acts
     assert plan["controls"]["random"][0] == "random" and plan["controls"]["A_seed1"][1].seed == cfg.seed + 1
     assert "A_seed1" not in notebook_plan(dataclasses.replace(cfg, controls=False))["controls"]
