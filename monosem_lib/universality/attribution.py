@@ -44,7 +44,7 @@ def attribution_matrix(codes: torch.Tensor | sp.csr_matrix, logits: torch.Tensor
                        ok: np.ndarray) -> sp.csr_matrix:
     """[rows, units] f_i(t) · L_i[next token of t] for CSR codes (rows without a next token: 0)."""
     a = to_scipy(codes) if isinstance(codes, torch.Tensor) else codes
-    L = np.asarray(torch.as_tensor(logits).float())
+    L = torch.as_tensor(logits).detach().float().cpu().numpy()
     rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
     vals = a.data.astype(np.float64) * L[a.indices, nxt[rows]] * ok[rows]
     out = sp.csr_matrix((vals, a.indices, a.indptr), shape=a.shape)
