@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write, load_json
-from .scale import _mean, parse_point
+from .scale import _mean, load_batch, parse_point, write_view
 
 FEATURES_KEY, ACTS_KEY = "sae.n_features", "sae.n_acts"
 LOSS_KEY = "sae.A.fvu"
@@ -100,19 +99,6 @@ def scaling_markdown(points: list[dict], key: str = LOSS_KEY) -> str:
 
 def write_sae_scaling(batch_dir: str | Path, key: str = LOSS_KEY) -> tuple[Path, Path]:
     """sae_scaling.png and sae_scaling.md from batch_dir/batch.json; returns their paths."""
-    from ..config import get_config
-    batch_dir = Path(batch_dir)
-    path = batch_dir / "batch.json"
-    if not path.exists():
-        raise FileNotFoundError(f"no batch.json in {batch_dir}; run the batch in monosem_lib/pipeline/sae_scaling.py "
-                                f"first")
-    batch = load_json(path)
-    d = batch.get("definition", {})
-    d_mlp = get_config(d.get("profile", "classroom"), dict(d.get("overrides", {}))).lm.d_mlp
-    points = scaling_points(batch, d_mlp, key)
-    fig = plot_scaling(points, key)
-    png, md = batch_dir / "sae_scaling.png", batch_dir / "sae_scaling.md"
-    atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    text = scaling_markdown(points, key)
-    atomic_write(md, lambda tmp: Path(tmp).write_text(text))
-    return png, md
+    batch, cfg = load_batch(Path(batch_dir), "sae_scaling")
+    points = scaling_points(batch, cfg.lm.d_mlp, key)
+    return write_view(Path(batch_dir), "sae_scaling", plot_scaling(points, key), scaling_markdown(points, key))

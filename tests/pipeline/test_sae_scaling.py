@@ -3,7 +3,7 @@ through the command line; another grid or no batch is a one-line error."""
 import matplotlib
 import pytest
 
-from monosem_lib.io import save_json
+from monosem_lib.io import load_json, save_json
 from monosem_lib.pipeline import cli, sae_scaling
 
 matplotlib.use("Agg")
@@ -20,7 +20,7 @@ def test_a_planted_power_law_is_recovered(tmp_path):
     grid = [(n, a) for n in (1024, 2048, 4096) for a in (100_000, 200_000, 400_000)]
     law = lambda n, a: 3.0 * sae_scaling.flops(D_MLP, n, a) ** -0.2  # noqa: E731
     out = _batch(tmp_path, [(f"sae.n_features={n},sae.n_acts={a}", law(n, a)) for n, a in grid])
-    pts = sae_scaling.scaling_points(sae_scaling.load_json(out / "batch.json"), D_MLP)
+    pts = sae_scaling.scaling_points(load_json(out / "batch.json"), D_MLP)
     front = sae_scaling.frontier(pts)
     a, b = sae_scaling.fit_power_law([p["compute"] for p in front], [p["loss"] for p in front])
     assert a == pytest.approx(3.0, rel=1e-6) and b == pytest.approx(-0.2, abs=1e-9)
