@@ -18,6 +18,9 @@ from ..harvest.streaming import to_scipy
 from ..lm.model import TinyLM
 from .matching import MaxCorr, logit_weights, rowwise_corr
 
+NEURON_ROWS = 65_536      # neurons fire on a large share of tokens: this many rows pin their correlations down
+HIGH_ACT = 0.7            # twin pairs at least this similar in activation: the paper's detailed twins (0.85-0.92)
+
 
 def twin_partners(mc: MaxCorr) -> np.ndarray:
     """[m_a] each unit's twin in B (its best activation match), -1 for a unit that never fires."""
@@ -93,7 +96,7 @@ def feature_similarities(codes_a: torch.Tensor, codes_b: torch.Tensor, logits_a:
 
 @torch.no_grad()
 def neuron_similarities(lm_a: TinyLM, lm_b: TinyLM, partner: np.ndarray, ev: EvalTokens, batch_windows: int = 64,
-                        limit: int | None = None, desc: str | None = None) -> dict[str, np.ndarray]:
+                        limit: int | None = NEURON_ROWS, desc: str | None = None) -> dict[str, np.ndarray]:
     """{'activation', 'attribution', 'logit'}: [d_mlp of A] similarity of each neuron of A with its twin `partner[k]`
     in B, both LMs streamed over the evaluation rows (the first `limit`) that have a next token; each neuron's logit
     weights come from its own LM."""
@@ -161,19 +164,35 @@ def attribution_verdict(sims: dict[str, dict[str, np.ndarray]]) -> list[str]:
         else:
             lines.append(head + "attribution does not track activation more closely than logit weight: not the "
                                 "paper's finding")
+        high = _high(s)
+        if high.any():
+            lines.append(f"  {int(high.sum())} {kind[:-1]} pairs with activation similarity >= {HIGH_ACT}: median "
+                         f"attribution similarity {np.median(s['attribution'][high]):.2f}, logit weight "
+                         f"{np.median(s['logit'][high]):.2f} (the paper's Arabic twins: activation 0.91, logit weight 0.23)")
     return lines
 
 
 def attribution_entries(sims: dict[str, dict[str, np.ndarray]], prefix: str = "univ") -> dict:
-    """`univ.median_attribution_corr.<kind>` and how closely attribution and logit-weight similarity track activation
-    similarity across twin pairs, `univ.attribution_tracking.<kind>`, `univ.logit_tracking.<kind>` (None: too few)."""
+    """`univ.median_attribution_corr.<kind>`; how closely attribution and logit-weight similarity track activation
+    similarity across twin pairs, `univ.attribution_tracking.<kind>`, `univ.logit_tracking.<kind>` (None: too few);
+    and over the pairs with activation similarity >= HIGH_ACT, `univ.twins_act70.<kind>.{n,median_attribution,
+    median_logit}`."""
     out = {}
     for kind, s in sims.items():
         med = np.nanmedian(s["attribution"]) if np.isfinite(s["attribution"]).any() else np.nan
         out[f"{prefix}.median_attribution_corr.{kind}"] = _rounded(med)
         out[f"{prefix}.attribution_tracking.{kind}"] = _rounded(tracking(s["activation"], s["attribution"]))
         out[f"{prefix}.logit_tracking.{kind}"] = _rounded(tracking(s["activation"], s["logit"]))
+        high = _high(s)
+        out[f"{prefix}.twins_act70.{kind}.n"] = int(high.sum())
+        for key in ("attribution", "logit"):
+            out[f"{prefix}.twins_act70.{kind}.median_{key}"] = _rounded(np.median(s[key][high]) if high.any() else np.nan)
     return out
+
+
+def _high(s: dict[str, np.ndarray]) -> np.ndarray:
+    """The twin pairs with activation similarity >= HIGH_ACT and finite other similarities."""
+    return (np.nan_to_num(s["activation"], nan=-1.0) >= HIGH_ACT) & np.isfinite(s["attribution"]) & np.isfinite(s["logit"])
 
 
 def _rounded(x: float) -> float | None:
