@@ -165,7 +165,7 @@ def _pattern(fire, dense: bool) -> sp.csr_matrix | np.ndarray:
             fire = fire.detach().cpu().numpy()
     if dense:
         return (fire.toarray() if sp.issparse(fire) else np.asarray(fire)) > 0
-    G = sp.csr_matrix(fire > 0 if not sp.issparse(fire) else fire, dtype=np.float64)
+    G = sp.csr_matrix(fire > 0 if not sp.issparse(fire) else fire, dtype=np.float64, copy=True)   # codes untouched
     G.data = (G.data > 0).astype(np.float64)
     G.eliminate_zeros()
     return G

@@ -50,7 +50,7 @@ def attribution_matrix(codes: torch.Tensor | sp.csr_matrix, logits: torch.Tensor
     L = torch.as_tensor(logits).detach().float().cpu().numpy()
     rows = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
     vals = a.data.astype(np.float64) * L[a.indices, nxt[rows]] * ok[rows]
-    out = sp.csr_matrix((vals, a.indices, a.indptr), shape=a.shape)
+    out = sp.csr_matrix((vals, a.indices.copy(), a.indptr.copy()), shape=a.shape)   # the codes' arrays stay as they are
     out.eliminate_zeros()
     return out
 

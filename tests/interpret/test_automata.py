@@ -29,7 +29,8 @@ def _planted(ev: EvalTokens, n_units: int = 2):
     dense[:, 0], dense[:, 1] = (tok == LEAD).float(), 2.0 * (tok == CONT).float()
     logits = torch.randn(n_units, V, generator=torch.Generator().manual_seed(0)) * 0.1
     logits[0, CONT], logits[1, LEAD] = 5.0, 5.0
-    return dense.to_sparse_csr(), logits
+    c = dense.to_sparse_csr()         # int32 indices, as the cached codes have (scipy shares such arrays)
+    return torch.sparse_csr_tensor(c.crow_indices().int(), c.col_indices().int(), c.values(), size=c.shape), logits
 
 
 def _bytes() -> list[bytes]:
@@ -43,7 +44,9 @@ def test_a_planted_two_state_automaton_is_found_with_its_edges(n_units):
     ev = _stream()
     codes, logits = _planted(ev, n_units)
     cats = np.zeros(ev.n_tokens, np.int64)
+    before = [t.clone() for t in (codes.crow_indices(), codes.col_indices(), codes.values())]
     tr = automata.count_codes(codes, ev, cats, 1, logits, automata.token_pieces(_bytes()), k=1)
+    assert all(torch.equal(x, y) for x, y in zip(before, (codes.crow_indices(), codes.col_indices(), codes.values())))
     rep = automata_report.find_systems(tr, ["arabic"])
     assert rep.split == ["arabic"]
     system = rep.systems["arabic"]

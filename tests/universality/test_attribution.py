@@ -28,13 +28,21 @@ def _planted(ev: EvalTokens):
     b = torch.stack([(torch.rand(n, generator=g) < 0.2).float(), shared], 1)
     la = torch.randn(2, V, generator=g)
     lb = torch.stack([torch.randn(V, generator=g), 2 * la[0]])
-    return a.to_sparse_csr(), b.to_sparse_csr(), la, lb
+    return _csr32(a), _csr32(b), la, lb
+
+
+def _csr32(x: torch.Tensor) -> torch.Tensor:
+    """CSR with int32 indices, as the cached codes are (scipy then shares the arrays instead of copying them)."""
+    c = x.to_sparse_csr()
+    return torch.sparse_csr_tensor(c.crow_indices().int(), c.col_indices().int(), c.values(), size=c.shape)
 
 
 def test_an_always_co_firing_pair_has_attribution_similarity_one():
     ev = _ev()
     a, b, la, lb = _planted(ev)
+    before = [t.clone() for t in (a.crow_indices(), a.col_indices(), a.values())]
     sims = attribution.feature_similarities(a, b, la, lb, np.array([1, 0]), ev)
+    assert all(torch.equal(x, y) for x, y in zip(before, (a.crow_indices(), a.col_indices(), a.values())))  # untouched
     for key in ("activation", "attribution", "logit"):
         assert sims[key][0] == pytest.approx(1.0, abs=1e-6), key
         assert abs(sims[key][1]) < 0.3, key
