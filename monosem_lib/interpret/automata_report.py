@@ -241,10 +241,11 @@ def _draw(ax, edges: list[dict], labels: dict[int, str]) -> None:
         (x0, y0), (x1, y1) = pos[e["i"]], pos[e["j"]]
         text = f"{e['rate']:.2f} (x{e['ratio']:.0f})"
         if e["i"] == e["j"]:                       # a loop outside the circle, away from the centre
-            r = np.hypot(x0, y0) or 1.0
-            cx, cy = x0 + 0.45 * x0 / r, y0 + 0.45 * y0 / r if np.hypot(x0, y0) else y0 + 0.45
+            r = np.hypot(x0, y0)
+            ux, uy = (x0 / r, y0 / r) if r else (0.0, 1.0)
+            cx, cy = x0 + 0.45 * ux, y0 + 0.45 * uy
             ax.add_patch(Circle((cx, cy), 0.25, fill=False, ec="C3", lw=1.2))
-            ax.text(cx, cy + 0.32, text, fontsize=7, ha="center", color="C3")
+            ax.text(cx + 0.4 * ux, cy + 0.4 * uy, text, fontsize=7, ha="center", va="center", color="C3")
             continue
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops={
             "arrowstyle": "-|>", "color": "C0", "connectionstyle": "arc3,rad=0.25", "shrinkA": 14, "shrinkB": 14})
