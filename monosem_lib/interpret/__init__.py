@@ -1,15 +1,20 @@
-"""Features: statistics, dashboards, the browser, autointerp, category proxies, splitting (notebook 04).
+"""Features: statistics, dashboards, the browser, autointerp, category proxies, splitting, automata, completeness
+(notebook 04).
 
 Its public names, each imported on first use (`monosem_lib.exports`); the modules stay importable as such.
 """
 from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "automata": ("count_codes", "count_neurons", "token_pieces"),
+    "automata_report": ("find_systems", "fsa_entries", "fsa_labels", "fsa_panels", "fsa_verdict", "plot_fsa"),
     "autointerp": ("ConciseExplainer", "HeldoutText", "example_rows", "pick_units", "score_unit", "score_units"),
     "browse": ("feature_panel", "has_widget_frontend", "resolve_feature"),
     "categories": ("FAMILIES", "best_correlations", "best_units", "build_category_proxies", "category_entries",
                    "category_features", "feature_correlations", "format_table", "neuron_columns", "neuron_pass",
                    "plot_spectra", "specificity"),
+    "completeness": ("completeness_entries", "completeness_table", "completeness_verdict", "larger_size_line",
+                     "min_sizes", "plot_completeness", "proxy_categories", "score_dictionary"),
     "compare": ("comparison_entries", "format_card", "score_codes"),
     "dashboards": ("build_dashboard", "dashboard_html", "plot_dashboard"),
     "feature_browser": ("BrowserOptions", "TokenView", "export_browser"),

@@ -6,7 +6,8 @@
 `python -m monosem_lib seed-overrides N [--profile P]` (batch seed N's settings, JSON for papermill's -y);
 `python -m monosem_lib student --out DIR` (the notebooks with every implement exercise as a stub to fill in);
 `python -m monosem_lib report --out docs/RESULTS.md DIR ...` (measured figures from run or batch dirs);
-`python -m monosem_lib scale BATCH_DIR` (the claims against LM tokens and SAE activations: scale.png, scale.md)."""
+`python -m monosem_lib scale BATCH_DIR` (the claims against LM tokens and SAE activations: scale.png, scale.md);
+`python -m monosem_lib sae-scaling BATCH_DIR [--key sae.A.fvu]` (SAE loss against compute, a power law fitted)."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +65,10 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="the markdown file (its hand-written preamble is kept)")
     sc = sub.add_parser("scale", help="a batch gridded over lm_train.max_steps x sae.n_acts: scale.png and scale.md")
     sc.add_argument("batch_dir", help="the batch folder (with batch.json)")
+    ss = sub.add_parser("sae-scaling", help="a batch gridded over sae.n_features x sae.n_acts: SAE loss against "
+                                           "compute with a fitted power law (sae_scaling.png, sae_scaling.md)")
+    ss.add_argument("batch_dir", help="the batch folder (with batch.json)")
+    ss.add_argument("--key", default="sae.A.fvu", help="the scorecard key used as the loss (default sae.A.fvu)")
     return ap
 
 
@@ -126,12 +131,20 @@ def _scale(args) -> int:
     return 0
 
 
+def _sae_scaling(args) -> int:
+    from .sae_scaling import write_sae_scaling
+    png, md = write_sae_scaling(Path(args.batch_dir), args.key)
+    print(f"sae-scaling: {png} and {md}")
+    return 0
+
+
 def _only(args) -> list[str] | None:
     return [o.strip() for o in args.only.split(",")] if getattr(args, "only", None) else None
 
 
 COMMANDS = {"run": _run, "batch": _batch, "aggregate": _aggregate, "train": _train, "seed-overrides": _seed_overrides,
-            "student": _student, "report": _report, "scale": _scale}
+            "student": _student, "report": _report, "scale": _scale,
+            "sae-scaling": _sae_scaling}
 
 
 def main(argv: list[str] | None = None) -> int:

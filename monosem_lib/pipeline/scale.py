@@ -89,20 +89,27 @@ def scale_markdown(batch: dict, lm_tokens_per_step: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_scale(batch_dir: str | Path) -> tuple[Path, Path]:
-    """scale.png and scale.md from batch_dir/batch.json; returns their paths."""
+def load_batch(batch_dir: Path, module: str):
+    """(batch.json of batch_dir, the settings of its definition); a one-line error naming `module`'s batch without."""
     from ..config import get_config
-    batch_dir = Path(batch_dir)
     path = batch_dir / "batch.json"
     if not path.exists():
-        raise FileNotFoundError(f"no batch.json in {batch_dir}; run the batch in monosem_lib/pipeline/scale.py first")
+        raise FileNotFoundError(f"no batch.json in {batch_dir}; run the batch in monosem_lib/pipeline/{module}.py first")
     batch = load_json(path)
     d = batch.get("definition", {})
-    cfg = get_config(d.get("profile", "classroom"), dict(d.get("overrides", {})))
-    per_step = cfg.lm_train.batch_size * cfg.lm.n_ctx
-    fig = plot_scale(batch, per_step)
-    png, md = batch_dir / "scale.png", batch_dir / "scale.md"
+    return batch, get_config(d.get("profile", "classroom"), dict(d.get("overrides", {})))
+
+
+def write_view(batch_dir: Path, stem: str, fig, text: str) -> tuple[Path, Path]:
+    """<stem>.png and <stem>.md beside batch.json, each written atomically; returns their paths."""
+    png, md = batch_dir / f"{stem}.png", batch_dir / f"{stem}.md"
     atomic_write(png, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    text = scale_markdown(batch, per_step)
     atomic_write(md, lambda tmp: Path(tmp).write_text(text))
     return png, md
+
+
+def write_scale(batch_dir: str | Path) -> tuple[Path, Path]:
+    """scale.png and scale.md from batch_dir/batch.json; returns their paths."""
+    batch, cfg = load_batch(Path(batch_dir), "scale")
+    per_step = cfg.lm_train.batch_size * cfg.lm.n_ctx
+    return write_view(Path(batch_dir), "scale", plot_scale(batch, per_step), scale_markdown(batch, per_step))

@@ -5,6 +5,8 @@ Its public names, each imported on first use (`monosem_lib.exports`); the module
 from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
+    "attribution": ("attribution_entries", "attribution_verdict", "feature_similarities", "neuron_similarities",
+                    "next_tokens", "plot_similarities", "twin_partners"),
     "density": ("by_density", "firing_counts", "plot_by_density", "scorecard_entries"),
     "evaluate": ("first_rows", "neuron_max_correlation", "save_unit_results"),
     "exercises": ("check_max_corr", "check_shuffled_control"),
