@@ -152,29 +152,35 @@ def larger_size_cost(card: dict, n_features: int, n_acts: int) -> float:
     return n_acts / (speed * n_main / n_features)
 
 
-def larger_size_line(n_features: int, sizes: list[int], card: dict, n_acts: int, profile: str) -> tuple[str, float]:
+def larger_size_line(n_features: int, sizes: list[int], card: dict, n_acts: int, profile: str,
+                     expected_walls: dict[str, float] | None = None) -> tuple[str, float]:
     """Whether a dictionary of n_features is in this run's sweep, and if not what it would cost against the profile's
-    time budget, measured from this run: (the sentence, the estimated seconds)."""
+    time budget, measured from this run (`expected_walls`: every notebook's estimated seconds, used for those this run
+    has not recorded yet): (the sentence, the estimated seconds)."""
     cost = larger_size_cost(card, n_features, n_acts)
     if n_features in sizes:
         return f"{n_features:,} features: in this run's sweep (sae.sweep_sizes), scored above", cost
     head = (f"{n_features:,} features: not in this run's sweep. One more sweep SAE of that size on {n_acts:,} activations would take "
             f"~{cost:.0f} s at this run's measured SAE speed ({card['sae.A.acts_per_s']:,.0f} activations/s at "
             f"{card['sae.A.n_features']:,} features; a step's cost grows with the features), plus its encoding")
-    return head + _budget_clause(card, cost, profile) + ". Larger sizes go in sae.sweep_sizes (the paper profile's " \
+    return head + _budget_clause(card, cost, profile, expected_walls or {}) + ". Larger sizes go in sae.sweep_sizes (the paper profile's " \
         "sweep has them).", cost
 
 
-def _budget_clause(card: dict, cost: float, profile: str) -> str:
-    """How that cost compares with the profile's budget and this run's recorded wall time."""
+def _budget_clause(card: dict, cost: float, profile: str, expected: dict[str, float]) -> str:
+    """How that cost compares with the profile's budget and this run's wall time (recorded, else expected)."""
     budget = BUDGET_S.get(profile)
     if budget is None:
         return f"; the {profile} profile has no fixed time budget"
-    spent = sum(v for k, v in card.items() if k.startswith("pipeline.wall_s.0") and isinstance(v, (int, float)))
-    if not spent:
+    recorded = {k[len("pipeline.wall_s."):]: v for k, v in card.items()
+                if k.startswith("pipeline.wall_s.0") and isinstance(v, (int, float))}
+    walls = {**expected, **recorded}
+    if not walls:
         return (f", {cost / budget:.0%} of the {profile} profile's {budget} s budget (this run recorded no wall "
                 f"times; `python -m monosem_lib run` does)")
+    spent = sum(walls.values())
+    how = "took" if set(walls) <= set(recorded) else "take (as recorded, and as estimated for those not yet recorded)"
     margin = budget - spent - cost
     verdict = (f"it would leave {margin:.0f} s, less than the {MARGIN:.0%} kept for slower machines: it does not fit"
                if margin < MARGIN * budget else f"it would leave {margin:.0f} s: it fits")
-    return f"; the notebooks took {spent:.0f} s of the {profile} profile's {budget} s budget, so {verdict}"
+    return f"; the notebooks {how} {spent:.0f} s of the {profile} profile's {budget} s budget, so {verdict}"
