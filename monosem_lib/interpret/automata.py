@@ -29,6 +29,7 @@ from .paper_proxies import _token_bytes
 
 TOP_K = 10            # a unit's predicted tokens: its k largest logit weights
 DENSE_UNITS = 1024    # up to this many units (neurons) the event counts are summed densely
+SPARSE_ENTRY_BYTES = 12   # a float64 value and an int32 column index per stored pair of a sparse count matrix
 
 
 def token_pieces(tokenizer) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +146,20 @@ class TransitionCounter:
         if dense:
             self.stack += C.T @ G.astype(np.float32)
         else:
-            self.stack = self.stack + (C.T @ G).tocsr()
+            self._add_sparse((C.T @ G).tocsr())
+
+    def _add_sparse(self, inc: sp.csr_matrix) -> None:
+        """Add one block's pair counts. Sparse while that is smaller than a dense float32 table; past that (a code in
+        which many pairs co-fire: 19 x 4,096^2 counts would pass 10 GB as sparse sums) the table turns dense, so the
+        memory stays bounded by 4 bytes per pair (1.3 GB at 18 categories x 4,096 features)."""
+        if sp.issparse(self.stack) and (self.stack.nnz + inc.nnz) * SPARSE_ENTRY_BYTES > 4 * np.prod(self.stack.shape):
+            self.stack = self.stack.astype(np.float32).toarray()
+        if sp.issparse(self.stack):
+            self.stack = self.stack + inc
+        else:
+            inc.sum_duplicates()
+            coo = inc.tocoo()
+            self.stack[coo.row, coo.col] += coo.data           # unique coordinates: a plain indexed add
 
     def result(self) -> Transitions:
         m = self.member.shape[0]

@@ -86,3 +86,15 @@ def test_token_pieces_reads_utf8_lead_and_continuation_bytes():
     lead, cont = automata.token_pieces([b"a", b"\xd8", b"\xa7", "\u0627".encode(), b"\xe4\xb8", b"\xad x"])
     assert lead.tolist() == [False, True, False, False, True, False]
     assert cont.tolist() == [False, False, True, False, False, True]
+
+
+def test_the_sparse_count_table_turns_dense_when_that_is_smaller_and_counts_the_same(monkeypatch):
+    ev = _stream()
+    codes, logits = _planted(ev, 1100)
+    cats = np.zeros(ev.n_tokens, np.int64)
+    args = (codes, ev, cats, 1, logits, automata.token_pieces(_bytes()))
+    sparse = automata.count_codes(*args, k=1, block_windows=50)
+    monkeypatch.setattr(automata, "SPARSE_ENTRY_BYTES", 10 ** 9)      # any stored pair costs more than a dense table
+    dense = automata.count_codes(*args, k=1, block_windows=50)
+    assert (sparse.co != dense.co).nnz == 0 and sparse.co.sum() > 0
+    assert all((a != b).nnz == 0 for a, b in zip(sparse.by_cat + [sparse.lead], dense.by_cat + [dense.lead]))
