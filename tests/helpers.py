@@ -1,6 +1,11 @@
 """Tiny fixtures shared by the unit tests (a miniature LM and token split, built in tmp dirs)."""
 from __future__ import annotations
 
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
 
 from monosem_lib.config import LMConfig
@@ -17,3 +22,12 @@ def tiny_split(n_docs: int = 20, doc_len: int = 50, vocab: int = 300, seed: int 
     tokens[starts] = 0
     return TokenSplit(tokens, starts.astype(np.int64), np.arange(n_docs, dtype=np.int64),
                       (np.arange(n_docs) % 2).astype(np.int16), ["english", "python"])
+
+
+def follow_advice(advice_line: str, run: Path, named: Path, redo: dict[str, Callable[[Path], object]]) -> None:
+    """Do exactly what 'delete <it|path> and rerun notebook NN' says: delete, then rerun that notebook (`redo[NN]`)."""
+    m = re.search(r"delete (it|\S+) and rerun notebook (\d\d)", advice_line)
+    assert m, advice_line
+    target = named if m.group(1) == "it" else Path(m.group(1))
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    redo[m.group(2)](run)

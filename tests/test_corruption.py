@@ -8,7 +8,6 @@ calling what that notebook calls — and the artifact must come back byte for by
 """
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from monosem_lib.sae.model import load_sae
 from monosem_lib.sae.jobs import train_densities, train_saes
 from monosem_lib.text.splits import load_split, prepare_tokens
 from monosem_lib.text.tokenizer import load_tokenizer
+from tests.helpers import follow_advice
 
 pytestmark = pytest.mark.filterwarnings("ignore:category .* has no validation document")
 CFG = get_config("smoke", {"data.max_chars": 150_000, "tokenizer.train_chars": 150_000, "lm_train.max_steps": 20,
@@ -98,11 +98,7 @@ def base(tmp_path_factory):
 
 
 def _follow(advice_line: str, run: Path, named: Path) -> None:
-    m = re.search(r"delete (it|\S+) and rerun notebook (\d\d)", advice_line)
-    assert m, advice_line
-    target = named if m.group(1) == "it" else Path(m.group(1))
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
-    REDO[m.group(2)](run)
+    follow_advice(advice_line, run, named, REDO)
 
 
 @pytest.mark.parametrize("artifact,damage", CASES, ids=[f"{a}-{d}" for a, d in CASES])

@@ -24,6 +24,7 @@ from monosem_lib.pipeline.run_dir import prepare_run_dir, setup_notebook
 from monosem_lib.sae.jobs import train_saes
 from monosem_lib.sae.model import load_sae
 from monosem_lib.text.splits import prepare_tokens
+from tests.helpers import follow_advice
 
 pytestmark = pytest.mark.filterwarnings("ignore:category .* has no validation document")
 SMALL = {"data.max_chars": 150_000, "tokenizer.train_chars": 150_000, "lm_train.max_steps": 20,
@@ -72,13 +73,8 @@ def _edit(path: Path, change) -> None:
     path.write_text(json.dumps(obj, indent=2))
 
 
-def _follow(msg: str, run: Path, named: Path) -> None:
-    """Do exactly what 'delete <it|path> and rerun notebook NN' says."""
-    m = re.search(r"delete (it|\S+) and rerun notebook (\d\d)", msg)
-    assert m, msg
-    target = named if m.group(1) == "it" else Path(m.group(1))
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
-    REDO[m.group(2)](run)
+def _follow(advice_line: str, run: Path, named: Path) -> None:
+    follow_advice(advice_line, run, named, REDO)
 
 
 def _refused(call, path: Path) -> str:
