@@ -292,9 +292,10 @@ def harvest_mlp_activations(run_dir: str | Path, model_name: str, cfg: HarvestCo
                 desc=f"harvest {model_name}", unit="tok", unit_scale=True)
     forwarded = _harvest_shards(folder, manifest, lm, splits, plans, todo, cfg, pbar, dist)
     pbar.close()
-    if dist.enabled:                  # rank 0 merges every rank's shards into the one manifest
+    if dist.enabled:                  # every rank merges every rank's shards into the one manifest...
         barrier(dist)
         manifest = _merge_rank_manifests(folder, manifest)
+        barrier(dist)                 # ...before rank 0 drops the ranks' files (a late rank would miss them)
     wall, n_rows = time.perf_counter() - t0, sum(r1 - r0 for *_, r0, r1 in todo)
     files = [s[f] for p in SPLITS for s in manifest["parts"][p]["shards"] for f in ("acts", "meta")]
     if todo:
