@@ -6,8 +6,8 @@ Its public names, each imported on first use (`monosem_lib.exports`); the module
 from ..exports import lazy_exports
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, {
-    "automata": ("count_codes", "count_neurons", "token_pieces"),
-    "automata_report": ("find_systems", "fsa_entries", "fsa_labels", "fsa_panels", "fsa_verdict", "plot_fsa"),
+    "automata": ("continuation_paths", "count_codes", "count_neurons", "token_pieces"),
+    "automata_report": ("continuation_verdict", "find_systems", "fsa_entries", "fsa_labels", "fsa_panels", "fsa_verdict", "plot_fsa"),
     "autointerp": ("ConciseExplainer", "HeldoutText", "example_rows", "pick_units", "score_unit", "score_units"),
     "browse": ("feature_panel", "has_widget_frontend", "resolve_feature"),
     "categories": ("FAMILIES", "best_correlations", "best_units", "build_category_proxies", "category_entries",

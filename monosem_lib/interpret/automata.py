@@ -219,6 +219,35 @@ def count_neurons(lm: TinyLM, ev: EvalTokens, cats: np.ndarray, n_categories: in
     return counter.result()
 
 
+@torch.no_grad()
+def continuation_paths(lm: TinyLM, ev: EvalTokens, cats: np.ndarray, categories: list[str],
+                       pieces: tuple[np.ndarray, np.ndarray], limit: int | None = None,
+                       batch_windows: int = 64) -> dict[str, tuple[float, float, int]]:
+    """Per category: (P(next token is a continuation piece), the same with the MLP's output removed, n) averaged
+    over its rows at a lead piece: the control for the lead/continuation systems. When removing the MLP leaves the
+    probability where it was, the direct path (embedding, attention -> unembedding) predicts the continuation and
+    no MLP unit, feature or neuron, has to."""
+    lead_tok, cont_tok = pieces
+    cont = torch.from_numpy(np.flatnonzero(cont_tok))
+    n_win = len(ev.windows) if limit is None else min(len(ev.windows), -(-limit // (ev.n_ctx - 1)))
+    sums = np.zeros((len(categories), 3))
+    device = next(lm.parameters()).device
+    for w0 in range(0, n_win, batch_windows):
+        win = torch.from_numpy(ev.windows[w0:min(n_win, w0 + batch_windows)]).to(device)
+        rows = ev.window_rows(w0, w0 + len(win))
+        c = np.asarray(cats[rows], np.int64).reshape(len(win), ev.n_ctx - 1)[:, :-1]   # row p = window position p + 1
+        b, p = np.nonzero(lead_tok[win[:, 1:-1].cpu().numpy()])
+        if not len(b):
+            continue
+        k = c[b, p]
+        for col, hook in ((0, None), (1, torch.zeros_like)):
+            probs = torch.softmax(lm(win, hook)[b, p + 1].float(), -1)[:, cont.to(device)].sum(1).cpu().numpy()
+            sums[:, col] += np.bincount(k, weights=probs, minlength=len(categories))
+        sums[:, 2] += np.bincount(k, minlength=len(categories))
+    return {name: (sums[i, 0] / sums[i, 2], sums[i, 1] / sums[i, 2], int(sums[i, 2]))
+            for i, name in enumerate(categories) if sums[i, 2]}
+
+
 def _check_rows(n_rows: int, ev: EvalTokens, cats: np.ndarray) -> None:
     """Codes must cover whole windows of the evaluation tokens and `cats` every row (a one-line error otherwise)."""
     if n_rows % (ev.n_ctx - 1) or n_rows > ev.n_tokens:

@@ -192,6 +192,29 @@ def fsa_verdict(feat: FsaReport, neur: FsaReport, min_ratio: float = MIN_RATIO) 
     return lines
 
 
+def continuation_verdict(paths: dict[str, tuple[float, float, int]], rep: FsaReport) -> tuple[list[str], dict]:
+    """Lines and scorecard entries for the MLP-path control of the split scripts (`automata.continuation_paths`):
+    whether the MLP carries the lead -> continuation prediction that a lead/continuation system would need."""
+    lines, card, drops = [], {}, []
+    for c in rep.split:
+        if c not in paths:
+            continue
+        full, without, n = paths[c]
+        drops.append(full - without)
+        card.update({f"fsa.{c}.p_continuation": round(full, 3), f"fsa.{c}.p_continuation_without_mlp": round(without, 3)})
+        lines.append(f"  {c}: after {n:,} lead pieces P(continuation) {full:.3f}; with the MLP's neurons zeroed "
+                     f"{without:.3f}; system: {rep.systems[c].kind}")
+    if drops:
+        mean = float(np.mean(drops))
+        lines.insert(0, f"zeroing the MLP's neurons lowers P(next token is a continuation piece) after a lead piece by "
+                        f"{mean:.3f} on average over {len(drops)} split scripts: " +
+                     ("the MLP carries part of that prediction, so MLP units can form lead/continuation systems"
+                      if mean >= 0.05 else "the direct path (embedding, attention -> unembedding) predicts the "
+                      "continuation by itself, so no MLP unit, feature or neuron, has to: no system is expected"))
+        card["fsa.continuation_drop_without_mlp"] = round(mean, 3)
+    return lines, card
+
+
 def strongest(rep: FsaReport, n: int = 8) -> list[dict]:
     """The n edges carrying the most evidence, events x log(ratio) (their share of the mutual information)."""
     t = rep.strong

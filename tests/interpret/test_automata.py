@@ -98,3 +98,28 @@ def test_the_sparse_count_table_turns_dense_when_that_is_smaller_and_counts_the_
     dense = automata.count_codes(*args, k=1, block_windows=50)
     assert (sparse.co != dense.co).nnz == 0 and sparse.co.sum() > 0
     assert all((a != b).nnz == 0 for a, b in zip(sparse.by_cat + [sparse.lead], dense.by_cat + [dense.lead]))
+
+
+def test_the_mlp_path_control_says_whether_the_mlp_carries_the_continuation():
+    """With W_out zero the MLP adds nothing: P(continuation) is the same with its neurons zeroed; with a large
+    W_out it moves. The verdict words both cases from the numbers."""
+    from monosem_lib.config import LMConfig
+    from monosem_lib.lm.model import TinyLM
+    ev = _stream(n_windows=20)
+    torch.manual_seed(0)
+    lm = TinyLM(LMConfig(d_model=16, n_heads=2, d_mlp=32, n_ctx=N_CTX, vocab_size=V)).eval()
+    pieces, cats = automata.token_pieces(_bytes()), np.zeros(ev.n_tokens, np.int64)
+    with torch.no_grad():
+        lm.mlp.W_out.weight.zero_()
+    (full, without, n), = automata.continuation_paths(lm, ev, cats, ["arabic"], pieces).values()
+    assert n == int(((ev.windows[:, 1:-1]) == LEAD).sum()) > 0 and 0 < full < 1 and abs(full - without) < 1e-6
+    with torch.no_grad():
+        lm.mlp.W_out.weight.normal_(0, 3.0)
+        lm.W_U.weight[CONT] += 5 * lm.mlp.W_out.weight.sum(1)      # the MLP's output now points at CONT
+    (full2, without2, _), = automata.continuation_paths(lm, ev, cats, ["arabic"], pieces, limit=10 * (N_CTX - 1)).values()
+    assert abs(full2 - without2) > 0.05
+    rep = automata_report.FsaReport({}, ["arabic"], {"arabic": automata_report.System("arabic", "none")}, {}, {})
+    lines, card = automata_report.continuation_verdict({"arabic": (0.97, 0.97, 100)}, rep)
+    assert "predicts the continuation by itself" in lines[0] and card["fsa.continuation_drop_without_mlp"] == 0.0
+    lines, card = automata_report.continuation_verdict({"arabic": (0.99, 0.46, 100)}, rep)
+    assert "the MLP carries part" in lines[0] and card["fsa.arabic.p_continuation_without_mlp"] == 0.46
