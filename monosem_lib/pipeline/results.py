@@ -127,6 +127,28 @@ def univ_rows(c: Card) -> list[tuple[str, str, str]]:
     ]
 
 
+def phenomena_rows(c: Card) -> list[tuple[str, str, str]]:
+    """(figure, this kit, paper A/1): finite-state automata, attribution similarity, completeness (#27)."""
+    loops, systems = c.num("fsa.base64.n_self_loops"), c.num("fsa.n_split_systems")
+    return [
+        ("finite-state automata: self-exciting units, all / base64, features · neurons",
+         f"{c.f('fsa.n_self_loops', ',.0f')} / {c.f('fsa.base64.n_self_loops', '.0f')} · "
+         f"{c.f('fsa.neurons.n_self_loops', ',.0f')} / {c.f('fsa.neurons.base64.n_self_loops', '.0f')}"
+         + target("a base64 feature", None if loops is None else loops >= 1), "base64 self-exciting feature"),
+        ("… lead/continuation systems (scripts split over two tokens), features · neurons; P(continuation) lost "
+         "when the MLP's neurons are zeroed", f"{c.f('fsa.n_split_systems', '.0f')} · "
+         f"{c.f('fsa.neurons.n_split_systems', '.0f')}" + target("2 scripts", None if systems is None else systems >= 2)
+         + f"; {c.f('fsa.continuation_drop_without_mlp')}", "Tamil, Chinese"),
+        ("attribution similarity A vs B, median, features / neurons; how closely attribution · logit-weight similarity "
+         "track activation similarity (features)", f"{c.f('univ.median_attribution_corr.features')} / "
+         f"{c.f('univ.median_attribution_corr.neurons')}; {c.f('univ.attribution_tracking.features')} · "
+         f"{c.f('univ.logit_tracking.features')}", "Arabic: activation 0.91, logit weight 0.23"),
+        ("feature completeness: categories with a feature (corr ≥ 0.5, specificity ≥ 0.8) up to the largest "
+         "dictionary; fitted slope of size against frequency", f"{c.f('completeness.n_found', '.0f')} of "
+         f"{c.f('completeness.n_categories', '.0f')}; {c.f('completeness.slope', '.2f')}", "slope about −1 (2024)"),
+    ]
+
+
 def _density(c: Card) -> str:
     bins = sorted({k.split(".")[2] for k in c.stats if k.startswith("univ.by_density.") and k.endswith(".n")},
                   key=lambda b: float(b.split("_")[0]))                    # sparsest decade first
@@ -202,7 +224,8 @@ def load_sources(path: Path) -> list[tuple[str, Card, str]]:
 
 def section(title: str, card: Card, provenance: str) -> str:
     """One source's table and reading, in markdown."""
-    body = "".join(f"| {a} | {b} | {c} |\n" for a, b, c in training_rows(card) + interp_rows(card) + univ_rows(card))
+    body = "".join(f"| {a} | {b} | {c} |\n" for a, b, c in training_rows(card) + interp_rows(card) + univ_rows(card)
+                                                               + phenomena_rows(card))
     return (f"## {title}\n\n{provenance}.\n\n| figure | this kit | paper (A/1) |\n|---|---|---|\n{body}\n"
             + "**Reading.** " + " ".join(reading(card)) + "\n")
 

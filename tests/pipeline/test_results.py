@@ -9,7 +9,11 @@ CARD = {"pipeline.profile": "classroom", "pipeline.wall_s.total": 557.8, "pipeli
         "sae.A.fvu": 0.12195, "interp.autointerp_median.features": 0.457, "interp.autointerp_median.neurons": 0.361,
         "univ.median_max_corr.features": 0.0758, "univ.median_max_corr.neurons": 0.5436,
         "univ.by_density.1e-5_1e-4.n": 60, "univ.by_density.1e-5_1e-4.median": 0.0608,
-        "univ.by_density.1e-2_1e-1.n": 40, "univ.by_density.1e-2_1e-1.median": 0.5188, "steer.n_categories_steered": 0}
+        "univ.by_density.1e-2_1e-1.n": 40, "univ.by_density.1e-2_1e-1.median": 0.5188, "steer.n_categories_steered": 0,
+        "fsa.n_self_loops": 663, "fsa.base64.n_self_loops": 58, "fsa.neurons.n_self_loops": 170,
+        "fsa.neurons.base64.n_self_loops": 5, "fsa.n_split_systems": 1, "fsa.neurons.n_split_systems": 0,
+        "fsa.continuation_drop_without_mlp": 0.217, "univ.median_attribution_corr.features": 0.723,
+        "univ.median_attribution_corr.neurons": 0.2162, "completeness.n_found": 2, "completeness.n_categories": 17}
 
 
 def make_run(folder, card, sae=None):
@@ -34,6 +38,9 @@ def test_a_run_and_a_batch_become_tables_whose_numbers_come_from_them(tmp_path):
     assert text.startswith("# Results\n\nhand-written: 3,398th") and text.count(MARK) == 1
     assert "main SAE A (paper recipe, λ 0.006)" in text and "| 28.1 / 0.122 /" in text       # the old sae.resample key
     assert "0.457 / 0.361 = 1.27× (target 1.8×: **not met**)" in text and "60% of the features" in text
+    assert "| 663 / 58 · 170 / 5 (target a base64 feature: met) |" in text
+    assert "1 · 0 (target 2 scripts: **not met**); 0.217 |" in text and "0.723 / 0.216;" in text
+    assert "| 2 of 17; — |" in text                                    # no slope in the scorecard: a dash
     assert "main SAE A (2024 recipe, λ 0.018)" in text and "27.5 ± 0.4" in text and "over 3 seeds" in text
     write_results(out, [run])                                              # rerun: preamble kept, tables replaced
     again = out.read_text()
