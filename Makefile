@@ -7,8 +7,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PROFILE ?= classroom
 export HF_HUB_OFFLINE := 1
-# idle OpenMP threads sleep instead of spinning: much faster on a busy 2-core machine
-export OMP_WAIT_POLICY ?= PASSIVE
+# No OMP_WAIT_POLICY=PASSIVE here: it helps the test suite (many processes at once: conftest.py sets it there) but
+# makes a notebook kernel's small ops wake sleeping threads every time (notebook 00: 45 s instead of 21 s).
 
 .PHONY: replicate test test-slow test-all test-tl4 lint student venv clean-runs
 
