@@ -9,7 +9,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "monosem_lib"
 STAGES = ["text", "lm", "harvest", "sae", "toy", "interpret", "universality", "steering", "pipeline"]
-SHARED = {"config", "setting_rules", "io", "checkpoint", "parallel", "exercises", "distributed", "exports", "reuse"}
+SHARED = {"config", "setting_rules", "io", "checkpoint", "parallel", "exercises", "distributed", "exports", "reuse", "machine"}
 ENTRY = {"__init__", "__main__"}                 # the public API and `python -m`: may import anything
 
 

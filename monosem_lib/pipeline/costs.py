@@ -9,12 +9,12 @@ measured for the kit, `REFERENCE`) by each notebook's work under the new setting
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from ..machine import available_memory_gb
 from ..config import RunConfig, get_config
 from ..io import load_json, save_json
 
@@ -138,17 +138,6 @@ MEM_FIXED_GB, MEM_PER_EVAL_TOKEN, MEM_PER_SIDE_TOKEN = 1.4, 870, 2600
 def memory_estimate_gb(cfg: RunConfig) -> float:
     """Estimated peak RSS of the hungriest notebook kernel (04) for `cfg`, in GB."""
     return MEM_FIXED_GB + (cfg.eval.n_tokens * MEM_PER_EVAL_TOKEN + cfg.eval.side_tokens * MEM_PER_SIDE_TOKEN) / 1e9
-
-
-def available_memory_gb() -> float:
-    """Memory the system can give a new process now (MemAvailable on Linux; free pages elsewhere), in GB."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024 / 1e9
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 1e9
 
 
 def check_memory(cfg: RunConfig, available_gb: float | None = None) -> None:

@@ -18,10 +18,13 @@ from safetensors import safe_open
 from ..harvest.eval_tokens import EvalTokens, mlp_act_batches, rows_limit
 from ..io import load_tensors, save_tensors
 from ..lm.model import TinyLM
+from ..machine import available_memory_gb
 from .model import SAE
 from .sparse import csr
 
 REDO = "delete it and rerun the notebook (it encodes the evaluation tokens again)"
+PAIR_BYTES = 40       # per non-zero code while encoding: row, column and value as collected, then their CSR copy
+MEMORY_SHARE = 0.5    # of the memory available: the notebooks hold further copies (per-unit views, the FSA counter)
 
 
 def to_csr(rows: torch.Tensor, cols: torch.Tensor, vals: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -41,10 +44,22 @@ def encode_rows(lm: TinyLM, sae: SAE, ev: EvalTokens, limit: int | None = None, 
     rows, cols, vals = [], [], []
     for span, acts in mlp_act_batches(lm, ev, batch_windows, limit, desc):
         r, c, v = sae.code_pairs(acts.cpu())
+        if not rows:                          # the first batch tells how dense the codes are: refuse before the OOM killer
+            check_codes_memory(len(v) / max(len(acts), 1), rows_limit(ev, limit), sae.n_features)
         rows.append(r + span.start), cols.append(c), vals.append(v.half().float())
     cat = lambda xs, dt: torch.cat(xs) if xs else torch.zeros(0, dtype=dt)  # noqa: E731
     return to_csr(cat(rows, torch.long), cat(cols, torch.long), cat(vals, torch.float32),
                   (rows_limit(ev, limit), sae.n_features))
+
+
+def check_codes_memory(l0: float, n_rows: int, n_features: int, available_gb: float | None = None) -> None:
+    """One-line MemoryError when codes of mean L0 `l0` on `n_rows` rows would not fit in the memory available."""
+    need, have = l0 * n_rows * PAIR_BYTES / 1e9, available_memory_gb() if available_gb is None else available_gb
+    if need > MEMORY_SHARE * have:
+        raise MemoryError(f"this SAE's codes on {n_rows:,} evaluation rows would need ~{need:.1f} GB ({l0:,.0f} of its "
+                          f"{n_features:,} features fire per token on the first rows), more than half the {have:.1f} GB "
+                          f"available; an SAE this dense was trained on too few activations: raise sae.n_acts "
+                          f"(sae.side_n_acts, sae.sweep_n_acts for the side SAEs), or lower eval.n_tokens / eval.side_tokens")
 
 
 def _sidecar(path: Path) -> str:

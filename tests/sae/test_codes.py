@@ -55,3 +55,22 @@ def test_other_weights_are_recomputed_and_damage_is_named(tmp_path):
     path.write_bytes(bytes(raw))
     with pytest.raises(CorruptFileError, match="codes_A.safetensors is corrupted.*rerun the notebook"):
         cached_codes(tmp_path, "A", "A", lm, sae, ev)
+
+
+def test_codes_too_dense_for_the_memory_are_a_one_line_error_before_they_are_built(tmp_path, monkeypatch):
+    """An SAE trained on too few activations is nearly dense; its codes on many rows once filled the machine (the
+    kernel killed by the OOM killer, no message). Now the first batch's L0 is extrapolated and refused, with advice."""
+    from monosem_lib.sae import codes as codes_mod
+    lm, sae, ev = _run(tmp_path)
+    with torch.no_grad():
+        sae.b_enc.fill_(5.0)                                        # every feature fires on every token: dense
+    monkeypatch.setattr(codes_mod, "available_memory_gb", lambda: 1e-6)
+    with pytest.raises(MemoryError, match=r"40 of its 40 features fire per token.*raise sae\.n_acts") as err:
+        encode_rows(lm, sae, ev, batch_windows=3)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "eval").exists()
+    monkeypatch.setattr(codes_mod, "available_memory_gb", lambda: 16.0)   # the same SAE where memory allows: fine
+    assert encode_rows(lm, sae, ev, batch_windows=3).values().numel() == ev.n_tokens * 40
+    codes_mod.check_codes_memory(31, 1_048_576, 4096, available_gb=16.0)      # the classroom's main SAE fits
+    with pytest.raises(MemoryError):
+        codes_mod.check_codes_memory(1735, 262_144, 4096, available_gb=22.0)  # the scale batch's 20k-activation SAE
