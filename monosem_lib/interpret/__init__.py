@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     "categories": ("FAMILIES", "best_correlations", "best_units", "build_category_proxies", "category_entries",
                    "category_features", "feature_correlations", "format_table", "neuron_columns", "neuron_pass",
                    "plot_spectra", "specificity"),
-    "completeness": ("completeness_entries", "completeness_table", "completeness_verdict", "larger_size_line",
+    "completeness": ("completeness_entries", "completeness_reach", "completeness_table", "completeness_verdict", "larger_size_line",
                      "min_sizes", "plot_completeness", "proxy_categories", "score_dictionary"),
     "compare": ("comparison_entries", "format_card", "score_codes"),
     "dashboards": ("build_dashboard", "dashboard_html", "plot_dashboard"),

@@ -6,6 +6,8 @@ correlation >= CORR_MIN, `categories.feature_correlations`) and is specific to i
 tokens in the proxy's positive set, `categories.specificity`). The smallest such dictionary is the category's
 `min_size`; the 2024 paper found it falls as the concept grows more frequent (a slope below 0 on log axes). Every
 size is scored on the same evaluation rows (the first `eval.side_tokens`, where notebook 04 encodes the sweep).
+The control beside it, `completeness_reach`: what a unit firing exactly on the category scores with its proxy; where
+that is below CORR_MIN no feature can qualify, and the category is reported as out of reach, not as missing.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .categories import MIN_TOKENS, TOO_FEW, CategoryProxies, feature_correlations, specificity
+from .categories import MIN_TOKENS, TOO_FEW, CategoryProxies, feature_correlations, perfect_detector_corr, specificity
 from .feature_stats import UnitActs
 
 CORR_MIN = 0.5
@@ -58,6 +60,16 @@ def score_dictionary(codes: torch.Tensor, cp: CategoryProxies, cats: list[str], 
     return out
 
 
+def completeness_reach(cp: CategoryProxies, cats: list[str]) -> dict[str, float]:
+    """{category: the correlation of a perfect binary detector of it with its paper proxy}: the most a feature can
+    score; below CORR_MIN the category cannot get a qualifying feature at any size."""
+    return {c: perfect_detector_corr(cp, c) for c in cats}
+
+
+def _out_of_reach(reach: dict[str, float] | None, c: str) -> bool:
+    return reach is not None and c in reach and not reach[c] >= CORR_MIN
+
+
 def min_sizes(table: dict[int, dict[str, SizeScore]]) -> dict[str, int | None]:
     """{category: the smallest dictionary size where it has a feature, or None}."""
     cats = sorted({c for scores in table.values() for c in scores})
@@ -75,39 +87,57 @@ def fit_slope(freq: dict[str, float], sizes: dict[str, int | None]) -> tuple[flo
     return float(slope), float(a), len(pts)
 
 
-def completeness_entries(table: dict[int, dict[str, SizeScore]], too_few: list[str], freq: dict[str, float]) -> dict:
-    """`completeness.<c>.min_size` (a size, "not found up to N", or "too few tokens"), `completeness.<c>.frequency`,
-    `completeness.slope` (None when it cannot be fitted), `.n_found`, `.n_categories`, `.sizes`."""
+def completeness_entries(table: dict[int, dict[str, SizeScore]], too_few: list[str], freq: dict[str, float],
+                         reach: dict[str, float] | None = None) -> dict:
+    """`completeness.<c>.min_size` (a size, "not found up to N", "out of reach (...)" or "too few tokens"),
+    `completeness.<c>.frequency` and `.perfect_detector`, `completeness.slope` (None when it cannot be fitted),
+    `.n_found`, `.n_categories`, `.n_reachable`, `.sizes`."""
     top, mins = max(table), min_sizes(table)
     slope, _, n_pts = fit_slope(freq, mins)
-    out = {"completeness.sizes": ",".join(str(n) for n in sorted(table)), "completeness.n_found": n_pts,
+    out = {"completeness.sizes": ",".join(str(n) for n in sorted(table)), "completeness.max_size": top,
+           "completeness.n_found": n_pts,
            "completeness.n_categories": len(mins), "completeness.slope": round(slope, 3) if np.isfinite(slope) else None}
+    if reach is not None:
+        out["completeness.n_reachable"] = sum(not _out_of_reach(reach, c) for c in mins)
     for c, n in mins.items():
-        out[f"completeness.{c}.min_size"] = n if n else f"not found up to {top}"
+        out[f"completeness.{c}.min_size"] = n if n else (
+            f"out of reach (a perfect detector scores {reach[c]:.2f} < {CORR_MIN})" if _out_of_reach(reach, c)
+            else f"not found up to {top}")
         out[f"completeness.{c}.frequency"] = round(freq.get(c, 0.0), 6)
+        if reach is not None and c in reach and np.isfinite(reach[c]):
+            out[f"completeness.{c}.perfect_detector"] = round(reach[c], 3)
     out.update({f"completeness.{c}.min_size": TOO_FEW for c in too_few})
     return out
 
 
-def completeness_table(table: dict[int, dict[str, SizeScore]], freq: dict[str, float]) -> str:
+def completeness_table(table: dict[int, dict[str, SizeScore]], freq: dict[str, float],
+                       reach: dict[str, float] | None = None) -> str:
     """One line per category, rarest first: its frequency, then per size the best feature's corr / specificity
-    (a star where it qualifies), then the smallest size that has one."""
+    (a star where it qualifies), the smallest size that has one, and what a perfect detector scores (`reach`)."""
     sizes, mins = sorted(table), min_sizes(table)
-    lines = [f"{'category':11s} {'share':>7s}" + "".join(f"{n:>14,d}" for n in sizes) + "  min size",
-             f"{'':19s}" + "   corr / spec" * len(sizes)]
+    lines = [f"{'category':11s} {'share':>7s}" + "".join(f"{n:>14,d}" for n in sizes) + "  min size"
+             + ("  perfect" if reach is not None else ""), f"{'':19s}" + "   corr / spec" * len(sizes)]
     for c in sorted(mins, key=lambda c: freq.get(c, 0.0)):
         cells = "".join(f"   {table[n][c].corr:4.2f} / {table[n][c].spec:4.2f}{'*' if table[n][c].found else ' '}"
                         for n in sizes)
-        lines.append(f"{c:11s} {100 * freq.get(c, 0.0):6.2f}%{cells}  {mins[c] or 'none'}")
+        perfect = "" if reach is None or c not in reach else f"  {reach[c]:7.2f}" + (" (out of reach)"
+                                                                                     if _out_of_reach(reach, c) else "")
+        lines.append(f"{c:11s} {100 * freq.get(c, 0.0):6.2f}%{cells}  {str(mins[c] or 'none'):>8s}{perfect}")
     return "\n".join(lines)
 
 
-def completeness_verdict(table: dict[int, dict[str, SizeScore]], freq: dict[str, float]) -> str:
-    """One sentence: how many categories got a feature, the fitted slope and whether it points the 2024 paper's way."""
+def completeness_verdict(table: dict[int, dict[str, SizeScore]], freq: dict[str, float],
+                         reach: dict[str, float] | None = None) -> str:
+    """One sentence: how many categories got a feature (and how many could), the fitted slope and whether it points
+    the 2024 paper's way."""
     mins = min_sizes(table)
     slope, _, n_pts = fit_slope(freq, mins)
     head = (f"{n_pts} of {len(mins)} categories have a feature (corr >= {CORR_MIN}, specificity >= {SPEC_MIN}) "
             f"in a dictionary of at most {max(table):,}")
+    if reach is not None:
+        out = [c for c in mins if _out_of_reach(reach, c)]
+        head += (f"; {len(out)} of them are out of reach of that bar, since even a unit firing exactly on the category "
+                 f"correlates below {CORR_MIN} with its paper proxy ({', '.join(out) or 'none'})")
     if not np.isfinite(slope):
         return head + "; too few distinct sizes or frequencies to fit a slope"
     way = "falls" if slope < 0 else "does not fall"

@@ -144,8 +144,10 @@ def phenomena_rows(c: Card) -> list[tuple[str, str, str]]:
          f"{c.f('univ.median_attribution_corr.neurons')}; {c.f('univ.attribution_tracking.features')} · "
          f"{c.f('univ.logit_tracking.features')}", "Arabic: activation 0.91, logit weight 0.23"),
         ("feature completeness: categories with a feature (corr ≥ 0.5, specificity ≥ 0.8) up to the largest "
-         "dictionary; fitted slope of size against frequency", f"{c.f('completeness.n_found', '.0f')} of "
-         f"{c.f('completeness.n_categories', '.0f')}; {c.f('completeness.slope', '.2f')}", "slope about −1 (2024)"),
+         "dictionary (sizes); fitted slope of size against frequency", f"{c.f('completeness.n_found', '.0f')} of "
+         f"{c.f('completeness.n_categories', '.0f')} (within reach of the bar: "
+         f"{c.f('completeness.n_reachable', '.0f')}; largest {c.f('completeness.max_size', ',.0f')}); "
+         f"{c.f('completeness.slope', '.2f')}", "slope about −1 (2024)"),
     ]
 
 

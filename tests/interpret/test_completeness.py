@@ -64,3 +64,18 @@ def test_the_cost_of_a_larger_size_needs_the_measured_speed():
     line = completeness.larger_size_line(8192, [512, 4096], card, 200_000, "classroom",
                                          {"01_train_tiny_lm": 100.0, "05_universality": 250.0})[0]
     assert "does not fit" in line and "as estimated for those not yet recorded" in line and "550 s" in line
+
+
+def test_a_category_no_unit_can_pass_is_out_of_reach_not_missing():
+    """The control: a category whose perfect detector correlates below the bar with its proxy is reported out of
+    reach (and counted), one above it stays "not found"."""
+    from monosem_lib.interpret import completeness as cm
+    table = {512: {"greek": cm.SizeScore(False, 0, 0.3, 0.9), "arabic": cm.SizeScore(False, 1, 0.4, 0.9)},
+             1024: {"greek": cm.SizeScore(False, 0, 0.3, 0.9), "arabic": cm.SizeScore(False, 1, 0.45, 0.9)}}
+    reach = {"greek": 0.47, "arabic": 0.69}
+    card = cm.completeness_entries(table, [], {"greek": 0.003, "arabic": 0.008}, reach)
+    assert card["completeness.greek.min_size"] == "out of reach (a perfect detector scores 0.47 < 0.5)"
+    assert card["completeness.arabic.min_size"] == "not found up to 1024" and card["completeness.n_reachable"] == 1
+    assert card["completeness.arabic.perfect_detector"] == 0.69
+    assert "1 of them are out of reach" in cm.completeness_verdict(table, {"greek": 0.003, "arabic": 0.008}, reach)
+    assert "(out of reach)" in cm.completeness_table(table, {"greek": 0.003, "arabic": 0.008}, reach).splitlines()[2]

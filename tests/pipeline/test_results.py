@@ -13,7 +13,8 @@ CARD = {"pipeline.profile": "classroom", "pipeline.wall_s.total": 557.8, "pipeli
         "fsa.n_self_loops": 663, "fsa.base64.n_self_loops": 58, "fsa.neurons.n_self_loops": 170,
         "fsa.neurons.base64.n_self_loops": 5, "fsa.n_split_systems": 1, "fsa.neurons.n_split_systems": 0,
         "fsa.continuation_drop_without_mlp": 0.217, "univ.median_attribution_corr.features": 0.723,
-        "univ.median_attribution_corr.neurons": 0.2162, "completeness.n_found": 2, "completeness.n_categories": 17}
+        "univ.median_attribution_corr.neurons": 0.2162, "completeness.n_found": 2, "completeness.n_categories": 17, "completeness.n_reachable": 5,
+        "completeness.max_size": 8192}
 
 
 def make_run(folder, card, sae=None):
@@ -40,7 +41,7 @@ def test_a_run_and_a_batch_become_tables_whose_numbers_come_from_them(tmp_path):
     assert "0.457 / 0.361 = 1.27× (target 1.8×: **not met**)" in text and "60% of the features" in text
     assert "| 663 / 58 · 170 / 5 (target a base64 feature: met) |" in text
     assert "1 · 0 (target 2 scripts: **not met**); 0.217 |" in text and "0.723 / 0.216;" in text
-    assert "| 2 of 17; — |" in text                                    # no slope in the scorecard: a dash
+    assert "| 2 of 17 (within reach of the bar: 5; largest 8,192); — |" in text    # no slope in the scorecard: a dash
     assert "main SAE A (2024 recipe, λ 0.018)" in text and "27.5 ± 0.4" in text and "over 3 seeds" in text
     write_results(out, [run])                                              # rerun: preamble kept, tables replaced
     again = out.read_text()
