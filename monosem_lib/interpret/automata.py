@@ -21,7 +21,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
-from ..harvest.eval_tokens import EvalTokens, mlp_act_batches
+from ..harvest.eval_tokens import EvalTokens, mlp_act_batches, rows_limit
 from ..harvest.streaming import row_slice
 from ..lm.model import TinyLM
 from .feature_stats import logit_weights
@@ -229,17 +229,19 @@ def continuation_paths(lm: TinyLM, ev: EvalTokens, cats: np.ndarray, categories:
     no MLP unit, feature or neuron, has to."""
     lead_tok, cont_tok = pieces
     cont = torch.from_numpy(np.flatnonzero(cont_tok))
-    n_win = len(ev.windows) if limit is None else min(len(ev.windows), -(-limit // (ev.n_ctx - 1)))
+    n_win = rows_limit(ev, limit) // (ev.n_ctx - 1)
     sums = np.zeros((len(categories), 3))
     device = next(lm.parameters()).device
     for w0 in range(0, n_win, batch_windows):
-        win = torch.from_numpy(ev.windows[w0:min(n_win, w0 + batch_windows)]).to(device)
-        rows = ev.window_rows(w0, w0 + len(win))
-        c = np.asarray(cats[rows], np.int64).reshape(len(win), ev.n_ctx - 1)[:, :-1]   # row p = window position p + 1
-        b, p = np.nonzero(lead_tok[win[:, 1:-1].cpu().numpy()])
-        if not len(b):
+        w1 = min(n_win, w0 + batch_windows)
+        at_lead = lead_tok[ev.windows[w0:w1, 1:-1]]                 # [B, n_ctx - 2]: position p + 1 is a lead piece
+        keep = np.flatnonzero(at_lead.any(1))                       # only windows holding one go through the LM
+        if not len(keep):
             continue
+        b, p = np.nonzero(at_lead[keep])
+        c = np.asarray(cats[ev.window_rows(w0, w1)], np.int64).reshape(w1 - w0, ev.n_ctx - 1)[keep]  # row p = position p+1
         k = c[b, p]
+        win = torch.from_numpy(ev.windows[w0:w1][keep]).to(device)
         for col, hook in ((0, None), (1, torch.zeros_like)):
             probs = torch.softmax(lm(win, hook)[b, p + 1].float(), -1)[:, cont.to(device)].sum(1).cpu().numpy()
             sums[:, col] += np.bincount(k, weights=probs, minlength=len(categories))

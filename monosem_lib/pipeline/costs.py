@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from ..machine import available_memory_gb
 from ..config import RunConfig, get_config
 from ..io import load_json, save_json
+from ..machine import available_memory_gb
 
 PROFILE_ADVICE = "delete it (it only holds timings; the next run writes it again)"
 
